@@ -1,0 +1,1 @@
+"""The skills-and-roles catalog: schema, migrations, queries, importers and the starter catalog."""

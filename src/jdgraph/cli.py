@@ -1,0 +1,232 @@
+"""The ``jdgraph`` command line: database, catalog, classification, runs and evaluation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from jdgraph.errors import InputError, JdgraphError
+
+app = typer.Typer(help="Resolve job descriptions against a skills-and-roles catalog.", no_args_is_help=True)
+db_app = typer.Typer(help="The catalog database: migrations and status.", no_args_is_help=True)
+catalog_app = typer.Typer(help="The skills-and-roles catalog.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(catalog_app, name="catalog")
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(func: F) -> F:
+    """Map jdgraph errors to one red line on stderr and the error's exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except JdgraphError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# -- db -------------------------------------------------------------------------------------------------------
+@db_app.command("migrate")
+@handle_errors
+def db_migrate() -> None:
+    """Apply pending schema migrations (a no-op when up to date)."""
+    from jdgraph.catalog.db import get_database
+    from jdgraph.catalog.migrations import migrate
+    from jdgraph.embeddings import make_embeddings
+
+    db = get_database()
+    embedder = make_embeddings()
+    report = migrate(db, embedding_model=embedder.model_id, embedding_dim=embedder.dimension)
+    applied = ", ".join(report.applied) if report.applied else "nothing to apply"
+    console.print(f"schema [bold]{db.schema}[/] at version {report.version} ({applied}) on {db.display_url}")
+
+
+@db_app.command("status")
+@handle_errors
+def db_status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Which server is in use, the schema version and row counts."""
+    from jdgraph.catalog.db import get_database
+    from jdgraph.catalog.migrations import schema_version
+
+    db = get_database()
+    info = db.server_info()
+    version = schema_version(db)
+    counts: dict[str, int] = {}
+    if version:
+        with db.connection() as conn:
+            for table in (
+                "skills",
+                "skill_aliases",
+                "dimensions",
+                "roles",
+                "role_aliases",
+                "role_kras",
+                "review_queue",
+                "runs",
+                "llm_calls",
+                "embedding_cache",
+            ):
+                row = conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()
+                counts[table] = int(row["n"]) if row else 0
+    status = {
+        "server": info.url,
+        "embedded": info.embedded,
+        "postgres_version": info.version,
+        "schema": db.schema,
+        "schema_version": version,
+        "row_counts": counts,
+    }
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return
+    console.print(
+        f"server: {info.url} ({'embedded' if info.embedded else 'DATABASE_URL'}, PostgreSQL {info.version})",
+        highlight=False,
+    )
+    console.print(f"schema: {db.schema} at version {version}")
+    for table, n in counts.items():
+        console.print(f"  {table:<16} {n:>8}")
+
+
+# -- catalog --------------------------------------------------------------------------------------------------
+@catalog_app.command("init")
+@handle_errors
+def catalog_init(force: Annotated[bool, typer.Option(help="Reload even if unchanged.")] = False) -> None:
+    """Load the starter catalog (idempotent)."""
+    from jdgraph.catalog.queries import open_catalog
+    from jdgraph.catalog.starter import load_starter_catalog
+
+    catalog = open_catalog()
+    counts = load_starter_catalog(catalog.db, catalog.embeddings, force=force)
+    if counts.get("skipped"):
+        console.print("starter catalog already loaded and unchanged")
+    else:
+        console.print("loaded starter catalog: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    _print_stats(catalog.stats().model_dump())
+
+
+def _print_stats(stats: dict[str, Any]) -> None:
+    table = Table(title="catalog", show_header=False)
+    for key, value in stats.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@catalog_app.command("stats")
+@handle_errors
+def catalog_stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Counts of skills, aliases, dimensions, roles, KRAs, links, reviews and runs."""
+    from jdgraph.catalog.queries import get_catalog
+
+    stats = get_catalog().stats().model_dump()
+    if as_json:
+        print(json.dumps(stats, indent=2))
+    else:
+        _print_stats(stats)
+
+
+def _search(kind: str, query: str, top: int) -> list[dict[str, Any]]:
+    from jdgraph.catalog.queries import get_catalog
+
+    catalog = get_catalog()
+    if kind == "skill":
+        return [
+            {
+                "slug": c.skill.slug,
+                "display_name": c.skill.display_name,
+                "source_id": c.skill.source_id,
+                "score": c.score,
+                "match_via": c.match_via,
+                "alias": c.alias,
+            }
+            for c in catalog.search_skills(query, k=top)
+        ]
+    return [
+        {
+            "slug": c.role.slug,
+            "display_name": c.role.display_name,
+            "source_id": c.role.source_id,
+            "score": c.score,
+            "evidence": c.evidence.model_dump(exclude_none=True),
+        }
+        for c in catalog.search_roles(query, k=top)
+    ]
+
+
+@catalog_app.command("search")
+@handle_errors
+def catalog_search(
+    query: Annotated[str | None, typer.Argument(help="A skill name, job title or text.")] = None,
+    kind: Annotated[Literal["skill", "role"], typer.Option(help="What to search.")] = "skill",
+    top: Annotated[int, typer.Option(min=1, max=100, help="How many candidates.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    batch: Annotated[
+        Path | None, typer.Option(help='JSONL file of {"id", "query"} lines; one JSON result line each.')
+    ] = None,
+) -> None:
+    """Search the catalog for skills or roles."""
+    if batch is not None:
+        _search_batch(batch, kind, top)
+        return
+    if query is None or not query.strip():
+        raise InputError("the query is empty: give a skill name, a title or some text")
+    results = _search(kind, query, top)
+    if as_json:
+        print(json.dumps({"query": query, "kind": kind, "candidates": results}, indent=2))
+        return
+    table = Table(title=f"{kind} candidates for {query!r}")
+    for col in ("#", "slug", "display name", "score", "via / evidence"):
+        table.add_column(col)
+    for i, r in enumerate(results, 1):
+        if kind == "skill":
+            detail = f"{r['match_via']} ({r['alias']})"
+        else:
+            ev = r["evidence"]
+            detail = (
+                f"title {ev.get('alias')} {ev.get('alias_similarity', 0):.2f}, kra {ev.get('kra_similarity', 0):.2f}"
+            )
+        table.add_row(str(i), r["slug"], r["display_name"], f"{r['score']:.3f}", detail)
+    console.print(table)
+
+
+def _search_batch(path: Path, kind: str, top: int) -> None:
+    if not path.exists():
+        raise InputError(f"batch file {path} does not exist")
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                query_id, query = item["id"], item["query"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise InputError(f"{path}:{n}: expected a JSON object with 'id' and 'query' ({exc})") from exc
+            try:
+                out: dict[str, Any] = {"id": query_id, "candidates": _search(kind, str(query), top)}
+            except InputError as exc:
+                out = {"id": query_id, "error": exc.message, "candidates": []}
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

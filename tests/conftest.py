@@ -1,0 +1,53 @@
+"""Shared fixtures: one real embedded PostgreSQL (pgvector) per test session, one schema per run, and one
+instance of the bundled embedding model."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
+os.environ.setdefault("LANGSMITH_TRACING", "false")
+os.environ.pop("OPENAI_API_KEY", None)
+os.environ.pop("JDGRAPH_MODEL", None)
+
+
+@pytest.fixture(scope="session")
+def jdgraph_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private JDGRAPH_HOME so tests never touch a developer's catalog. DATABASE_URL, if set, is honoured."""
+    home = Path(os.environ.get("JDGRAPH_TEST_HOME") or tmp_path_factory.mktemp("jdgraph-home"))
+    os.environ["JDGRAPH_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def embeddings():  # type: ignore[no-untyped-def]
+    from jdgraph.embeddings import minilm_embeddings
+
+    return minilm_embeddings()
+
+
+@pytest.fixture(scope="session")
+def database(jdgraph_home: Path) -> Iterator[object]:
+    from jdgraph.catalog.db import Database
+    from jdgraph.settings import DatabaseSettings
+
+    schema = f"test_{uuid.uuid4().hex[:10]}"
+    db = Database(DatabaseSettings.from_env(schema=schema))
+    yield db
+    db.drop_schema()
+    db.close()
+
+
+@pytest.fixture(scope="session")
+def catalog(database, embeddings):  # type: ignore[no-untyped-def]
+    from jdgraph.catalog.queries import open_catalog, set_catalog
+
+    cat = open_catalog(database, embeddings)
+    set_catalog(cat)
+    yield cat
+    set_catalog(None)

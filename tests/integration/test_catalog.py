@@ -1,0 +1,146 @@
+"""Catalog against the real embedded PostgreSQL + pgvector and the bundled embedding model."""
+
+from __future__ import annotations
+
+import pytest
+
+from jdgraph.catalog.migrations import migrate, schema_version
+from jdgraph.catalog.starter import load_starter_catalog
+from jdgraph.errors import EmbeddingMismatchError, InputError, NotFoundError
+
+pytestmark = pytest.mark.integration
+
+
+def test_migrations_are_idempotent(catalog) -> None:
+    before = schema_version(catalog.db)
+    report = migrate(catalog.db, embedding_model=catalog.embeddings.model_id, embedding_dim=384)
+    assert report.applied == []
+    assert report.version == before >= 2
+    with catalog.db.connection() as conn:
+        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert [r["version"] for r in rows] == list(range(1, before + 1))
+
+
+def test_embedding_dimension_mismatch_is_a_clear_error(catalog) -> None:
+    with pytest.raises(EmbeddingMismatchError, match=r"384 dimensions.*768 dimensions"):
+        migrate(catalog.db, embedding_model="sentence-transformers:other-model", embedding_dim=768)
+
+
+def test_starter_load_is_idempotent(catalog) -> None:
+    before = catalog.stats()
+    load_starter_catalog(catalog.db, catalog.embeddings, force=True)
+    assert catalog.stats() == before
+    assert before.skills >= 400 and before.roles >= 40 and before.dimensions >= 25
+
+
+def test_every_embedding_column_is_filled(catalog) -> None:
+    with catalog.db.connection() as conn:
+        for table, col in [
+            ("skill_aliases", "embedding"),
+            ("role_aliases", "embedding"),
+            ("role_kras", "embedding"),
+            ("roles", "centroid"),
+        ]:
+            row = conn.execute(f"SELECT count(*) AS n FROM {table} WHERE {col} IS NULL").fetchone()
+            assert row["n"] == 0, table
+
+
+def test_multithreading_variant_matches_canonical_via_normalised_alias(catalog) -> None:
+    match = catalog.lookup_skill("Multi-threading")
+    assert match.skill is not None and match.skill.slug == "multithreading"
+    assert match.match_via == "normalized"
+    assert match.score == 1.0
+
+
+def test_exact_alias_beats_normalised(catalog) -> None:
+    match = catalog.lookup_skill("C#")
+    assert (match.skill.slug, match.match_via) == ("csharp", "exact")
+
+
+@pytest.mark.parametrize(
+    ("term", "slug"),
+    [
+        ("C", "c"),
+        ("C#", "csharp"),
+        ("C++", "cplusplus"),
+        (".NET", "dotnet"),
+        ("R", "r-language"),
+        ("Go", "go"),
+        ("golang", "go"),
+        ("k8s", "kubernetes"),
+        ("NodeJS", "nodejs"),
+        ("node.js", "nodejs"),
+    ],
+)
+def test_symbol_skills_resolve_to_distinct_canonicals(catalog, term: str, slug: str) -> None:
+    match = catalog.lookup_skill(term)
+    assert match.skill is not None and match.skill.slug == slug
+    assert match.match_via in ("exact", "normalized")
+
+
+def test_embedding_alias_match_for_unseen_phrasing(catalog) -> None:
+    match = catalog.lookup_skill("unit-test writing", accept=0.7)
+    assert match.match_via == "embedding"
+    assert match.skill is not None and match.skill.slug == "unit-testing"
+    assert 0.7 <= match.score < 1.0
+
+
+def test_unknown_term_matches_nothing_but_reports_candidates(catalog) -> None:
+    match = catalog.lookup_skill("underwater basket weaving")
+    assert match.skill is None and match.match_via == "none"
+    assert match.candidates and all(c.score < 0.8 for c in match.candidates)
+
+
+def test_rust_engineer_title_finds_a_systems_or_backend_role(catalog) -> None:
+    top3 = [c.role.slug for c in catalog.search_roles("Rust Engineer", k=3)]
+    assert {"systems-software-engineer", "backend-engineer"} & set(top3)
+
+
+def test_role_search_orders_deterministically_with_evidence(catalog) -> None:
+    first = catalog.search_roles("Software Engineer", k=5)
+    second = catalog.search_roles("Software Engineer", k=5)
+    assert [c.role.slug for c in first] == [c.role.slug for c in second]
+    scores = [c.score for c in first]
+    assert scores == sorted(scores, reverse=True)
+    shared = [c for c in first if c.evidence.alias == "Software Engineer"]
+    assert len(shared) >= 2  # the deliberately shared title
+
+
+def test_search_skills_puts_lexical_hit_first(catalog) -> None:
+    results = catalog.search_skills("Kubernetes", k=5)
+    assert results[0].skill.slug == "kubernetes" and results[0].score == 1.0
+    assert len({r.skill.slug for r in results}) == len(results)
+
+
+def test_skill_dimensions_come_from_links(catalog) -> None:
+    dims = {d.slug for d in catalog.skill_dimensions("rust")}
+    assert dims == {"systems-programming"}
+    with pytest.raises(NotFoundError):
+        catalog.skill_dimensions("no-such-skill")
+
+
+def test_roles_for_skills_ranks_overlap_without_ties_left_unbroken(catalog) -> None:
+    ranked = catalog.roles_for_skills(["rust", "concurrency", "multithreading", "unit-testing"], k=5)
+    assert ranked[0].role.slug == "systems-software-engineer"
+    keys = [(-r.score, -len(r.matched), r.role.slug) for r in ranked]
+    assert keys == sorted(keys)
+
+
+def test_role_kras_lists_at_least_five(catalog) -> None:
+    assert len(catalog.role_kras("registered-nurse")) >= 5
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\x00bin", "x" * 5000])
+def test_bad_queries_raise_input_error(catalog, bad: str) -> None:
+    with pytest.raises(InputError):
+        catalog.search_skills(bad)
+
+
+def test_embedding_cache_avoids_recomputation(catalog) -> None:
+    catalog.embeddings.embed_array(["a never seen phrase 8a7f"])
+    computed = catalog.embeddings.stats["computed"]
+    catalog.embeddings.embed_array(["a never seen phrase 8a7f"])
+    assert catalog.embeddings.stats["computed"] == computed
+    with catalog.db.connection() as conn:
+        row = conn.execute("SELECT count(*) AS n FROM embedding_cache").fetchone()
+    assert row["n"] > 0

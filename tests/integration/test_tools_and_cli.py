@@ -1,0 +1,137 @@
+"""LangChain tools and the CLI end to end, against the session's catalog schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jdgraph.tools import CATALOG_TOOLS, lookup_skill, roles_for_skills, search_roles, skill_dimensions
+
+pytestmark = pytest.mark.integration
+
+
+def test_tools_are_langchain_tools_with_schemas(catalog) -> None:
+    names = {t.name for t in CATALOG_TOOLS}
+    assert names == {
+        "lookup_skill",
+        "search_skills",
+        "search_roles",
+        "role_kras",
+        "roles_for_skills",
+        "skill_dimensions",
+    }
+    assert "term" in lookup_skill.args
+
+
+def test_lookup_skill_tool_returns_pydantic_match(catalog) -> None:
+    match = lookup_skill.invoke({"term": "Multi-threading"})
+    assert match.skill.slug == "multithreading" and match.match_via == "normalized"
+
+
+def test_search_roles_and_overlap_tools(catalog) -> None:
+    roles = search_roles.invoke({"title_or_text": "Registered Nurse", "k": 3})
+    assert roles[0].role.slug == "registered-nurse"
+    overlap = roles_for_skills.invoke({"skills": ["patient-care", "medication-administration"]})
+    assert overlap[0].role.slug == "registered-nurse"
+    assert {d.slug for d in skill_dimensions.invoke({"skill": "unit-testing"})} == {"software-testing"}
+
+
+def _cli(catalog, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "JDGRAPH_DB_SCHEMA": catalog.db.schema}
+    return subprocess.run(
+        [sys.executable, "-m", "jdgraph.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=300,
+    )
+
+
+def test_cli_skill_search_json(catalog) -> None:
+    out = _cli(catalog, "catalog", "search", "--kind", "skill", "--json", "Multi-threading")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["candidates"][0]["slug"] == "multithreading"
+    assert data["candidates"][0]["match_via"] == "normalized"
+
+
+def test_cli_batch_writes_one_line_per_input(catalog, tmp_path: Path) -> None:
+    batch = tmp_path / "q.jsonl"
+    batch.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [{"id": "a", "query": "Rust Engineer"}, {"id": "b", "query": "Nurse"}, {"id": "c", "query": " "}]
+        )
+        + "\n"
+    )
+    out = _cli(catalog, "catalog", "search", "--kind", "role", "--top", "3", "--batch", str(batch))
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["a", "b", "c"]
+    assert lines[1]["candidates"][0]["slug"] == "registered-nurse"
+    assert lines[2]["error"] and lines[2]["candidates"] == []
+    assert {"slug", "display_name", "source_id", "score"} <= set(lines[0]["candidates"][0])
+
+
+def test_cli_unreachable_database_names_host_not_password(catalog) -> None:
+    env = {**os.environ, "DATABASE_URL": "postgresql://bob:hunter2@127.0.0.1:1/catalog"}
+    out = subprocess.run(
+        [sys.executable, "-m", "jdgraph.cli", "db", "status"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 3
+    assert "127.0.0.1:1/catalog" in out.stderr
+    assert "hunter2" not in out.stderr + out.stdout
+
+
+def test_cli_db_status_reports_server_and_version(catalog) -> None:
+    out = _cli(catalog, "db", "status", "--json")
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["embedded"] is (os.environ.get("DATABASE_URL") is None)
+    assert status["schema_version"] >= 2
+    assert status["row_counts"]["skills"] >= 400
+
+
+_START = """
+import sys, time
+from pathlib import Path
+import psycopg
+from jdgraph.catalog.db import start_embedded_server
+me, other = Path(sys.argv[1]), Path(sys.argv[2])
+url = start_embedded_server()
+with psycopg.connect(url) as conn:
+    started = conn.execute("SELECT pg_postmaster_start_time()::text").fetchone()[0]
+me.write_text(started)
+deadline = time.time() + 120
+while not other.exists() and time.time() < deadline:  # stay alive until the other process is up too
+    time.sleep(0.1)
+print(started, flush=True)
+"""
+
+
+def test_two_processes_starting_the_embedded_server_share_one(tmp_path: Path) -> None:
+    env = {**os.environ, "JDGRAPH_HOME": str(tmp_path / "home")}
+    env.pop("DATABASE_URL", None)
+    flags = [tmp_path / "a.started", tmp_path / "b.started"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _START, str(flags[i]), str(flags[1 - i])],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    starts = {o[0].strip() for o in outs}
+    assert len(starts) == 1  # the same postmaster start time: one server served both
+    # The last process to exit stopped it cleanly: no postmaster.pid is left behind.
+    assert not (tmp_path / "home" / "pgdata" / "postmaster.pid").exists()
