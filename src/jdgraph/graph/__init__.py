@@ -1,1 +1,1 @@
-"""jdgraph.graph."""
+"""The LangGraph agent: state, context, nodes, routing and the compiled graph."""

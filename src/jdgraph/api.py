@@ -1,0 +1,82 @@
+"""The Python API: ``jdgraph.classify(text, **context)``, durable runs and resumption."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+from jdgraph.graph.context import Context
+from jdgraph.graph.schemas import ClassificationResult
+from jdgraph.graph.state import InputState
+from jdgraph.graph.text import check_input
+
+_saver_lock = threading.Lock()
+_savers: dict[str, Any] = {}
+
+
+def postgres_checkpointer() -> Any:
+    """LangGraph's Postgres checkpointer on the catalog database (same schema), created once per process."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    from jdgraph.catalog.queries import get_catalog
+
+    db = get_catalog().db
+    with _saver_lock:
+        saver = _savers.get(db.schema)
+        if saver is None:
+            pool = ConnectionPool(
+                db.url,
+                min_size=1,
+                max_size=4,
+                open=True,
+                kwargs={
+                    "autocommit": True,
+                    "prepare_threshold": 0,
+                    "row_factory": dict_row,
+                    "options": f"-c search_path={db.schema},public",
+                },
+            )
+            saver = PostgresSaver(pool)  # type: ignore[arg-type]
+            saver.setup()
+            _savers[db.schema] = saver
+        return saver
+
+
+def compiled_graph(*, durable: bool) -> Any:
+    from jdgraph.graph.builder import builder, graph
+
+    if not durable:
+        return graph
+    return builder.compile(name="jdgraph", checkpointer=postgres_checkpointer())
+
+
+def classify(
+    text: str | bytes,
+    *,
+    title: str | None = None,
+    company: str | None = None,
+    run_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    durable: bool | None = None,
+    **context: Any,
+) -> ClassificationResult:
+    """Classify one JD. ``context`` overrides :class:`Context` fields (e.g. ``parse_model="openai:gpt-4.1-mini"``,
+    ``persist=False``). Durable (checkpointed, resumable) by default when persisting."""
+    jd_text = check_input(text)
+    ctx = Context.from_env(**context)
+    run_id = str(uuid.UUID(run_id)) if run_id else str(uuid.uuid4())
+    durable = ctx.persist if durable is None else durable
+    app = compiled_graph(durable=durable)
+    state = InputState(jd_text=jd_text, title=title, company=company, metadata=metadata or {}, run_id=run_id)
+    out = app.invoke(state, config={"configurable": {"thread_id": run_id}}, context=ctx)
+    return ClassificationResult.model_validate(out["result"])
+
+
+def resume(run_id: str, **context: Any) -> ClassificationResult:
+    """Continue a checkpointed run from its last completed node (after a crash or an interrupt)."""
+    app = compiled_graph(durable=True)
+    out = app.invoke(None, config={"configurable": {"thread_id": run_id}}, context=Context.from_env(**context))
+    return ClassificationResult.model_validate(out["result"])

@@ -1,0 +1,228 @@
+"""extract: skills with primary/secondary and the JD sentence (and character span) evidencing each.
+
+Deterministic implementation, in order: (1) catalog alias phrases found in the text (longest match first, word
+boundaries, case-sensitive for aliases that are ordinary words), (2) coordinated phrases expanded ("unit,
+integration, and property-based testing" → three testing skills), (3) named items after "experience with",
+"knowledge of"… that the catalog does not know (candidate new skills), (4) responsibility sentences whose
+embedding is close to a skill alias. Primary = in the title, in a requirements section, or mentioned twice;
+anything under a nice-to-have heading is secondary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from jdgraph.catalog.queries import Catalog
+from jdgraph.graph.parse import catalog_index, requirement_section
+from jdgraph.graph.text import Sentence
+
+_TOKEN = re.compile(r"(?<![\w.#+])\.?[A-Za-z0-9](?:[\w+#./&'’-]*[\w+#])?")
+_COORDINATION = re.compile(
+    r"\b(?P<items>(?:[A-Za-z][\w-]*,\s+)+(?:[A-Za-z][\w-]*,?\s+)?(?:and|or|&)\s+[A-Za-z][\w-]*"
+    r"|[A-Za-z][\w-]*\s+(?:and|or|&)\s+[A-Za-z][\w-]*)\s+"
+    r"(?P<head>testing|tests|programming|development|design|management|analysis|engineering|learning|"
+    r"marketing|sales|support|architecture|security|modeling|modelling)\b",
+    re.I,
+)
+_LIST_INTRO = re.compile(
+    r"\b(?:experience|proficiency|expertise|familiarity|knowledge|background|fluency|skills?)\s+(?:with|in|of|using)"
+    r"\s+(?P<items>[^.;:\n]{2,160})",
+    re.I,
+)
+_NICE_TO_HAVE = re.compile(r"nice|preferred|bonus|plus|desirable|optional|good to have", re.I)
+_GENERIC = {
+    "frameworks",
+    "framework",
+    "libraries",
+    "library",
+    "tools",
+    "tooling",
+    "concepts",
+    "systems",
+    "code",
+    "codebases",
+    "environments",
+    "technologies",
+    "technology",
+    "platforms",
+    "practices",
+    "principles",
+    "ecosystem",
+    "stack",
+    "languages",
+    "language",
+    "applications",
+    "software",
+    "solutions",
+    "products",
+    "projects",
+    "teams",
+    "team",
+    "services",
+    "patterns",
+    "methods",
+    "processes",
+    "industry",
+    "experience",
+    "knowledge",
+    "skills",
+    "best",
+}
+
+
+@dataclass
+class Mention:
+    name: str
+    start: int
+    end: int
+    sentence: Sentence
+    extracted_by: str
+    slug_hint: str | None = None
+
+
+@dataclass
+class SkillFinding:
+    name: str
+    extracted_by: str
+    mentions: list[Mention] = field(default_factory=list)
+    is_primary: bool = False
+    slug_hint: str | None = None
+
+
+def _sentence_at(sentences: list[Sentence], pos: int) -> Sentence | None:
+    for s in sentences:
+        if s.start <= pos < s.end:
+            return s
+    return None
+
+
+def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> list[Mention]:
+    index = catalog_index(catalog)
+    from jdgraph.catalog.normalize import normalize_alias
+
+    out: list[Mention] = []
+    for sentence in sentences:
+        body = text[sentence.start : sentence.end]
+        tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(body)]
+        i = 0
+        while i < len(tokens):
+            matched = False
+            for n in range(min(index.max_words + 1, len(tokens) - i), 0, -1):
+                start, end = tokens[i][0], tokens[i + n - 1][1]
+                gaps = [body[tokens[j][1] : tokens[j + 1][0]] for j in range(i, i + n - 1)]
+                if any(g.strip(" -/") or len(g) > 3 for g in gaps):
+                    continue  # an n-gram never crosses punctuation
+                phrase = body[start:end].rstrip("'’")
+                phrase = re.sub(r"['’]s$", "", phrase)
+                hits = index.aliases.get(normalize_alias(phrase))
+                if not hits:
+                    continue
+                hits = [h for h in hits if not h["match_case"] or h["alias"] == phrase]
+                if not hits:
+                    continue
+                if len(phrase) == 1 and (
+                    body[end : end + 1] in ("&", "'", "’", "-") or body[start - 1 : start] in "-'"
+                ):
+                    continue  # "R&D" is not R
+                best = hits[0]
+                # The name is the JD's own wording, so matching reports how it reached the catalog.
+                out.append(
+                    Mention(
+                        phrase,
+                        sentence.start + start,
+                        sentence.start + end,
+                        sentence,
+                        "alias",
+                        slug_hint=str(best["slug"]),
+                    )
+                )
+                i += n
+                matched = True
+                break
+            if not matched:
+                i += 1
+    return out
+
+
+def _coordination_mentions(text: str, sentences: list[Sentence]) -> list[Mention]:
+    out: list[Mention] = []
+    for sentence in sentences:
+        body = text[sentence.start : sentence.end]
+        for m in _COORDINATION.finditer(body):
+            head = m.group("head")
+            items = [x.strip() for x in re.split(r",|\band\b|\bor\b|&", m.group("items")) if x.strip()]
+            for item in items:
+                out.append(
+                    Mention(
+                        f"{item} {head}", sentence.start + m.start(), sentence.start + m.end(), sentence, "coordination"
+                    )
+                )
+    return out
+
+
+def _list_items(text: str, sentences: list[Sentence]) -> list[Mention]:
+    """Named things after 'experience with' etc. that look like proper names (capitalised, digits, symbols)."""
+    out: list[Mention] = []
+    for sentence in sentences:
+        body = text[sentence.start : sentence.end]
+        for m in _LIST_INTRO.finditer(body):
+            offset = sentence.start + m.start("items")
+            for part in re.finditer(r"[^,/]+", m.group("items")):
+                raw = re.sub(r"^\s*(?:and|or|including|such as|e\.g\.|like)\s+", "", part.group(0)).strip()
+                raw = re.split(r"\s+(?:and|or)\s+", raw)[0].strip(" ()")
+                words = raw.split()
+                if not words or len(words) > 4:
+                    continue
+                if not any(w[0].isupper() or any(c.isdigit() or c in "+#." for c in w) for w in words):
+                    continue
+                if all(w.lower().strip("().") in _GENERIC for w in words[1:]) and len(words) > 1:
+                    continue
+                if words[0].lower() in ("the", "a", "an", "our", "your", "modern", "strong", "good"):
+                    continue
+                start = offset + part.start() + part.group(0).find(raw)
+                out.append(Mention(raw, start, start + len(raw), sentence, "pattern"))
+    return out
+
+
+def deterministic_extract(
+    text: str, sentences: list[Sentence], *, title: str | None, catalog: Catalog, embedding_threshold: float
+) -> list[SkillFinding]:
+    from jdgraph.catalog.normalize import normalize_alias
+
+    mentions = _alias_mentions(text, sentences, catalog)
+    covered = [(m.start, m.end) for m in mentions]
+    for m in _coordination_mentions(text, sentences):
+        mentions.append(m)
+    for m in _list_items(text, sentences):
+        if any(s <= m.start and m.end <= e for s, e in covered):
+            continue
+        if any(s < m.end and m.start < e for s, e in covered):
+            continue  # overlaps a catalog phrase ("Rust frameworks"): the catalog phrase wins
+        mentions.append(m)
+    findings: dict[str, SkillFinding] = {}
+    for m in mentions:
+        key = m.slug_hint or normalize_alias(m.name)
+        finding = findings.setdefault(key, SkillFinding(m.name, m.extracted_by, slug_hint=m.slug_hint))
+        finding.mentions.append(m)
+    # Responsibility sentences that imply a skill no phrase named.
+    responsibility = [s for s in sentences if s.is_bullet or (s.section and "respons" in s.section.lower())]
+    if responsibility:
+        vectors = catalog.embeddings.embed_array([s.text for s in responsibility])
+        for sentence, vec in zip(responsibility, vectors, strict=True):
+            for cand in catalog._nearest_skills(vec, k=1):
+                if cand.score >= embedding_threshold and cand.skill.slug not in findings:
+                    findings[cand.skill.slug] = SkillFinding(
+                        cand.skill.display_name,
+                        "embedding",
+                        [Mention(cand.skill.display_name, sentence.start, sentence.end, sentence, "embedding")],
+                        slug_hint=cand.skill.slug,
+                    )
+    title_norm = normalize_alias(title or "")
+    for finding in findings.values():
+        in_title = bool(title_norm) and normalize_alias(finding.name) in title_norm
+        sections = [m.sentence.section for m in finding.mentions]
+        nice = all(s and _NICE_TO_HAVE.search(s) for s in sections)
+        required = any(requirement_section(s) for s in sections)
+        finding.is_primary = not nice and (in_title or required or len(finding.mentions) >= 2)
+    return list(findings.values())

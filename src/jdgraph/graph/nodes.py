@@ -1,0 +1,392 @@
+"""The graph's nodes. Each reads the state and ``Runtime[Context]``, and returns only the fields it owns.
+
+Every node is safe to re-run from its first line (a retry or a resume after a crash): nodes before persist
+write nothing outside the state, and persist writes with keyed upserts in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from langgraph.runtime import Runtime
+
+from jdgraph.catalog.queries import Catalog, get_catalog
+from jdgraph.errors import LLMError
+from jdgraph.graph.context import Context
+from jdgraph.graph.enrich import enrich
+from jdgraph.graph.extract import Mention, SkillFinding, deterministic_extract
+from jdgraph.graph.llm import LLMRecorder, make_chat_model, structured_call, system_and_user, tool_loop
+from jdgraph.graph.match import confidence, resolve_skills, role_signals
+from jdgraph.graph.parse import deterministic_parse, requirement_section
+from jdgraph.graph.schemas import (
+    AdjudicationDecision,
+    Decision,
+    Domain,
+    DomainName,
+    ExtractedSkills,
+    ParsedJD,
+    ResolvedSkill,
+    RoleChoice,
+    RoleSignal,
+)
+from jdgraph.graph.state import State
+from jdgraph.graph.text import Sentence, check_input, normalise_text, sentences
+from jdgraph.prompts import load_prompt
+
+_NON_RESPONSIBILITY = (
+    "about",
+    "benefit",
+    "perk",
+    "offer",
+    "salary",
+    "compensation",
+    "how to apply",
+    "why",
+    "equal opportunity",
+    "location",
+    "evaluation",
+    "process",
+)
+
+
+def _catalog() -> Catalog:
+    return get_catalog()
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
+
+
+def _records(recorder: LLMRecorder | None) -> list[dict[str, Any]]:
+    return [r.model_dump() for r in recorder.records] if recorder else []
+
+
+def _responsibility_sentences(text: str) -> list[Sentence]:
+    return [s for s in sentences(text) if not (s.section and s.section.lower().startswith(_NON_RESPONSIBILITY))]
+
+
+# -- parse ------------------------------------------------------------------------------------------------------
+def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    ctx = runtime.context or Context()
+    text = normalise_text(check_input(state.jd_text))
+    catalog = _catalog()
+    warnings: list[str] = []
+    recorder: LLMRecorder | None = None
+    parsed: ParsedJD | None = None
+    model = make_chat_model(ctx.parse_model, timeout_s=ctx.llm_timeout_s)
+    if model is not None:
+        prompt = load_prompt("parse", ctx.prompts_dir)
+        recorder = LLMRecorder("parse", ctx.parse_model, prompt, start_seq=len(state.llm_calls))
+        try:
+            parsed = structured_call(
+                model,
+                ParsedJD,
+                system_and_user(prompt, jd_text=text, title=state.title),
+                recorder,
+                max_attempts=ctx.llm_max_attempts,
+            )
+        except LLMError as exc:
+            warnings.append(f"parse: {exc.message}; used the deterministic parser")
+            recorder.records[-1].outcome = "fallback"
+    deterministic = deterministic_parse(text, title=state.title, company=state.company, catalog=catalog)
+    if parsed is None:
+        parsed = deterministic
+    else:
+        # The catalog-grounded fields the model may miss are filled from the deterministic parse.
+        parsed.role = state.title or parsed.role or deterministic.role
+        parsed.certifications = parsed.certifications or deterministic.certifications
+    return {
+        "text": text,
+        "parsed": parsed.model_dump(mode="json"),
+        "llm_calls": _records(recorder),
+        "timings_ms": {"parse": _ms(t0)},
+        "warnings": warnings,
+    }
+
+
+# -- extract ----------------------------------------------------------------------------------------------------
+def _finding_to_dict(f: SkillFinding) -> dict[str, Any]:
+    return {
+        "name": f.name,
+        "extracted_by": f.extracted_by,
+        "is_primary": f.is_primary,
+        "slug_hint": f.slug_hint,
+        "mentions": [
+            {
+                "name": m.name,
+                "start": m.start,
+                "end": m.end,
+                "sentence": asdict(m.sentence),
+                "extracted_by": m.extracted_by,
+            }
+            for m in f.mentions
+        ],
+    }
+
+
+def _finding_from_dict(d: dict[str, Any]) -> SkillFinding:
+    mentions = [
+        Mention(m["name"], m["start"], m["end"], Sentence(**m["sentence"]), m["extracted_by"]) for m in d["mentions"]
+    ]
+    return SkillFinding(d["name"], d["extracted_by"], mentions, d["is_primary"], d.get("slug_hint"))
+
+
+def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    ctx = runtime.context or Context()
+    catalog = _catalog()
+    parsed = ParsedJD.model_validate(state.parsed)
+    sents = _responsibility_sentences(state.text)  # not the company blurb, perks or the offer
+    warnings: list[str] = []
+    recorder: LLMRecorder | None = None
+    findings: list[SkillFinding] | None = None
+    model = make_chat_model(ctx.extract_model, timeout_s=ctx.llm_timeout_s)
+    if model is not None:
+        prompt = load_prompt("extract", ctx.prompts_dir)
+        recorder = LLMRecorder("extract", ctx.extract_model, prompt, start_seq=len(state.llm_calls))
+        try:
+            out = structured_call(
+                model,
+                ExtractedSkills,
+                system_and_user(prompt, jd_text=state.text, title=parsed.role),
+                recorder,
+                max_attempts=ctx.llm_max_attempts,
+            )
+            findings = []
+            for skill in out.skills:
+                pos = state.text.find(skill.evidence) if skill.evidence else -1
+                sentence = next((s for s in sents if s.start <= pos < s.end), None) if pos >= 0 else None
+                sentence = sentence or Sentence(skill.evidence, -1, -1, None, False)
+                start = pos if pos >= 0 else -1
+                findings.append(
+                    SkillFinding(
+                        skill.name,
+                        "llm",
+                        [Mention(skill.name, start, start + len(skill.evidence), sentence, "llm")],
+                        skill.is_primary,
+                    )
+                )
+        except LLMError as exc:
+            warnings.append(f"extract: {exc.message}; used the deterministic extractor")
+            recorder.records[-1].outcome = "fallback"
+    if findings is None:
+        findings = deterministic_extract(
+            state.text, sents, title=parsed.role, catalog=catalog, embedding_threshold=ctx.extract_embedding
+        )
+    return {
+        "extracted": [_finding_to_dict(f) for f in findings],
+        "llm_calls": _records(recorder),
+        "timings_ms": {"extract": _ms(t0)},
+        "warnings": warnings,
+    }
+
+
+# -- match ------------------------------------------------------------------------------------------------------
+def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    ctx = runtime.context or Context()
+    catalog = _catalog()
+    parsed = ParsedJD.model_validate(state.parsed)
+    findings = [_finding_from_dict(d) for d in state.extracted]
+    skills = resolve_skills(findings, catalog, accept=ctx.embedding_accept)
+    resp = _responsibility_sentences(state.text)[:60]
+    vectors = catalog.embeddings.embed_array([s.text for s in resp]) if resp else None
+    jd_vector = None
+    if vectors is not None and len(vectors):
+        mean = vectors.mean(axis=0)
+        jd_vector = mean / (np.linalg.norm(mean) or 1.0)
+    titles = [t for t in [parsed.role, *parsed.role_aliases] if t]
+    signals = role_signals(
+        catalog, titles=titles, responsibility=resp, skills=skills, jd_vector=jd_vector, sentence_vectors=vectors
+    )
+    collision = detect_collision(signals, margin=ctx.collision_margin)
+    enrichment = enrich(skills, resp, parsed.role)
+    if signals and parsed.domain is None:
+        # The domain comes from the catalog's top role, not from a guess.
+        parsed.domain = Domain(primary=DomainName(domain=signals[0].domain or "General"))
+    return {
+        "parsed": ParsedJD.model_validate(parsed.model_dump()).model_dump(mode="json"),
+        "skills": [s.model_dump(mode="json") for s in skills],
+        "role_signals": [s.model_dump(mode="json") for s in signals],
+        "collision": collision,
+        "enrichment": enrichment.model_dump(mode="json"),
+        "timings_ms": {"match": _ms(t0)},
+    }
+
+
+def detect_collision(signals: list[RoleSignal], *, margin: float) -> dict[str, Any]:
+    """Why the top choice is contested, or {} when it is not."""
+    if len(signals) < 2:
+        return {}
+    top = signals[0]
+    shared = [s for s in signals[:6] if s.title_match_via in ("exact", "normalized") and s.title_similarity >= 0.999]
+    if len(shared) >= 2:
+        return {
+            "kind": "shared_title",
+            "alias": shared[0].title_alias,
+            "roles": [s.slug for s in shared],
+            "reason": f"title alias {shared[0].title_alias!r} is shared by {', '.join(s.slug for s in shared)}",
+        }
+    if top.score - signals[1].score < margin:
+        return {
+            "kind": "close_call",
+            "roles": [top.slug, signals[1].slug],
+            "reason": f"{top.slug} {top.score:.3f} and {signals[1].slug} {signals[1].score:.3f} are within "
+            f"the collision margin {margin}",
+        }
+    alias_winner = max(signals, key=lambda s: (s.title_similarity, s.score))
+    if alias_winner.title_similarity >= 0.9 and alias_winner.slug != top.slug:
+        return {
+            "kind": "alias_disagrees",
+            "alias": alias_winner.title_alias,
+            "roles": [alias_winner.slug, top.slug],
+            "reason": f"the title matches {alias_winner.slug} but KRAs and skills favour {top.slug}",
+        }
+    return {}
+
+
+# -- decide / adjudicate ----------------------------------------------------------------------------------------
+def _choice(s: RoleSignal) -> RoleChoice:
+    return RoleChoice(slug=s.slug, display_name=s.display_name, source_id=s.source_id, score=s.score)
+
+
+def decide(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    ctx = runtime.context or Context()
+    signals = [RoleSignal.model_validate(s) for s in state.role_signals]
+    if not signals:
+        decision = Decision(
+            chosen_role=RoleChoice(slug=None),
+            route="new-role",
+            is_new_role=True,
+            reasoning="no catalog role has any signal for this JD",
+            new_role_flag="no candidates",
+        )
+    else:
+        top = signals[0]
+        decision = Decision(
+            chosen_role=_choice(top),
+            confidence=confidence(signals),
+            alternatives=[_choice(s) for s in signals[1:6]],
+            route="direct",
+            decided_by="fusion",
+            reasoning=f"{top.slug} leads the fused signals: title {top.title_similarity:.2f}, KRA "
+            f"{top.kra_similarity:.2f}, skill overlap {top.skill_overlap:.2f}, centroid "
+            f"{top.centroid_similarity:.2f}",
+        )
+        if top.score < ctx.new_role_threshold:
+            decision.route = "new-role"
+            decision.is_new_role = True
+            decision.new_role_flag = (
+                f"best fused score {top.score:.3f} is below the new-role threshold "
+                f"{ctx.new_role_threshold}; {top.slug} kept provisionally"
+            )
+    return {"decision": decision.model_dump(mode="json"), "timings_ms": {"decide": _ms(t0)}}
+
+
+def adjudicate_by_rules(signals: list[RoleSignal], collision: dict[str, Any]) -> tuple[RoleSignal, str]:
+    """Deterministic adjudication among contested candidates.
+
+    Rule: among the contested roles, the one whose responsibilities and skills fit the JD best wins
+    (KRA similarity + skill overlap), then the fused score, then the slug.
+    """
+    contested = [s for s in signals if s.slug in set(collision.get("roles", []))] or signals[:2]
+    best = max(
+        contested, key=lambda s: (round(s.kra_similarity + s.skill_overlap, 4), s.score, [-ord(c) for c in s.slug])
+    )
+    return best, (
+        f"rules: {collision.get('reason', 'contested')}; chose {best.slug} on KRA+skill fit "
+        f"{best.kra_similarity + best.skill_overlap:.3f} among {', '.join(s.slug for s in contested)}"
+    )
+
+
+def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    ctx = runtime.context or Context()
+    signals = [RoleSignal.model_validate(s) for s in state.role_signals]
+    parsed = ParsedJD.model_validate(state.parsed)
+    collision = state.collision
+    warnings: list[str] = []
+    recorder: LLMRecorder | None = None
+    verdict: AdjudicationDecision | None = None
+    model = make_chat_model(ctx.adjudicate_model, timeout_s=ctx.llm_timeout_s)
+    candidates = signals[:6]
+    if model is not None:
+        from jdgraph.tools import CATALOG_TOOLS
+
+        prompt = load_prompt("adjudicate", ctx.prompts_dir)
+        recorder = LLMRecorder("adjudicate", ctx.adjudicate_model, prompt, start_seq=len(state.llm_calls))
+        messages = system_and_user(
+            prompt,
+            reason=collision.get("reason", ""),
+            title=parsed.role,
+            candidates=candidates,
+            sentences=[s.text for s in _responsibility_sentences(state.text)[:25]],
+        )
+        try:
+            conversation = tool_loop(
+                model, CATALOG_TOOLS, messages, recorder, max_rounds=3, max_attempts=ctx.llm_max_attempts
+            )
+            verdict = structured_call(
+                model, AdjudicationDecision, conversation, recorder, max_attempts=ctx.llm_max_attempts
+            )
+            if verdict.chosen_role not in {c.slug for c in candidates} and not verdict.is_new_role:
+                warnings.append(f"adjudicate: the model chose {verdict.chosen_role!r}, not a candidate; used rules")
+                recorder.records[-1].outcome = "fallback"
+                verdict = None
+        except LLMError as exc:
+            warnings.append(f"adjudicate: {exc.message}; used the adjudication rules")
+            if recorder.records:
+                recorder.records[-1].outcome = "fallback"
+    if verdict is not None:
+        chosen = next((c for c in candidates if c.slug == verdict.chosen_role), candidates[0])
+        decision = Decision(
+            chosen_role=_choice(chosen),
+            sub_role=verdict.sub_role,
+            confidence=verdict.confidence,
+            alternatives=[_choice(s) for s in signals if s.slug != chosen.slug][:5],
+            route="adjudicated",
+            llm2_fired=True,
+            llm2_reason=collision.get("reason"),
+            decided_by="adjudicator-llm",
+            reasoning=verdict.reasoning,
+            is_new_role=verdict.is_new_role,
+        )
+    else:
+        chosen, reason = adjudicate_by_rules(signals, collision)
+        decision = Decision(
+            chosen_role=_choice(chosen),
+            confidence=round(confidence(signals) * 0.9, 4),
+            alternatives=[_choice(s) for s in signals if s.slug != chosen.slug][:5],
+            route="adjudicated",
+            llm2_fired=False,
+            llm2_reason=collision.get("reason"),
+            decided_by="adjudicator-rules",
+            reasoning=reason,
+        )
+        if chosen.score < ctx.new_role_threshold:
+            decision.is_new_role = True
+    if decision.is_new_role:
+        decision.route = "new-role"
+        decision.new_role_flag = (
+            f"no candidate fits (best fused score {signals[0].score:.3f}, new-role threshold "
+            f"{ctx.new_role_threshold}); {decision.chosen_role.slug} kept provisionally"
+        )
+    return {
+        "decision": decision.model_dump(mode="json"),
+        "llm_calls": _records(recorder),
+        "timings_ms": {"adjudicate": _ms(t0)},
+        "warnings": warnings,
+    }
+
+
+def skills_of(state: State) -> list[ResolvedSkill]:
+    return [ResolvedSkill.model_validate(s) for s in state.skills]
+
+
+def responsibility_for_kras(state: State) -> list[Sentence]:
+    return [s for s in _responsibility_sentences(state.text) if s.is_bullet and not requirement_section(s.section)]

@@ -1,0 +1,236 @@
+"""Pydantic models at the graph's edges: LLM structured outputs and the public ClassificationResult.
+
+Field descriptions are part of the prompt contract for the LLM implementations: they are sent as the JSON
+schema the model must fill.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from jdgraph.catalog.models import KraMatch, MatchVia
+
+WorkMode = Literal["remote", "hybrid", "onsite"]
+
+
+class SourceMarker(BaseModel):
+    first_5_words: str = Field(description="The first five words of the passage, verbatim")
+    last_5_words: str = Field(description="The last five words of the passage, verbatim")
+
+
+class AboutCompany(BaseModel):
+    text: str
+    word_count: int
+    source_marker: SourceMarker | None = None
+
+
+class Experience(BaseModel):
+    min: float | None = Field(None, description="Minimum years of experience required (the strictest stated)")
+    max: float | None = Field(None, description="Maximum years, only when a range is stated")
+    raw: str | None = Field(None, description="The sentence or phrase that states it, verbatim")
+
+
+class JobLocation(BaseModel):
+    country: str | None = None
+    iso_code: str | None = Field(None, description="ISO 3166-1 alpha-2 country code, e.g. IN, US, DE")
+    city: str | None = None
+    state: str | None = None
+    work_mode: WorkMode | None = None
+
+
+class DomainName(BaseModel):
+    domain: str
+    aliases: list[str] = Field(default_factory=list)
+
+
+class Domain(BaseModel):
+    primary: DomainName | None = None
+    secondary: DomainName | None = None
+
+
+class Salary(BaseModel):
+    min: float | None = None
+    max: float | None = None
+    currency: str | None = Field(None, description="ISO 4217 code, e.g. USD, EUR, INR")
+    period: Literal["hour", "day", "week", "month", "year"] | None = None
+    raw: str | None = None
+
+
+class ResponsibilitySection(BaseModel):
+    heading: str | None = None
+    heading_was_present: bool = False
+    bullet_count: int = 0
+    text: str
+    word_count: int
+    source_marker: SourceMarker | None = None
+
+
+class ParsedJD(BaseModel):
+    """Structured fields of a job description."""
+
+    jd_type: Literal["pass", "reject"] = Field(description="'reject' when the text is not a job description")
+    reject_reason: str | None = Field(None, description="Why the text was rejected, when jd_type is 'reject'")
+    role: str | None = Field(None, description="The job title as written in the JD")
+    role_aliases: list[str] = Field(default_factory=list, description="Other common titles for the same job")
+    role_archetype: str | None = None
+    company_name: str | None = None
+    about_company: AboutCompany | None = None
+    experience: Experience | None = None
+    job_locations: list[JobLocation] = Field(default_factory=list)
+    domain: Domain | None = None
+    education: list[str] = Field(default_factory=list)
+    certifications: list[str] = Field(default_factory=list)
+    salary: Salary | None = None
+    roles_and_responsibilities: list[ResponsibilitySection] = Field(default_factory=list)
+    urls: list[str] = Field(default_factory=list)
+
+
+class ExtractedSkill(BaseModel):
+    name: str = Field(description="The skill as named in the JD (a technology, method, tool or competence)")
+    is_primary: bool = Field(description="True when required/central (in the title, requirements, or repeated)")
+    evidence: str = Field(description="The JD sentence that evidences the skill, copied verbatim")
+
+
+class ExtractedSkills(BaseModel):
+    skills: list[ExtractedSkill]
+
+
+class SkillEvidence(BaseModel):
+    sentence: str
+    start: int | None = Field(None, description="Character offset of the mention in the (text-converted) JD")
+    end: int | None = None
+
+
+class DimensionOut(BaseModel):
+    slug: str
+    name: str
+
+
+class SkillProfile(BaseModel):
+    """Derived profile of a skill that is not in the catalog (a proposal for review)."""
+
+    category: str
+    nature: str
+    volatility: str
+    typical_lifespan: str
+
+
+class ResolvedSkill(BaseModel):
+    name: str = Field(description="As named in the JD")
+    canonical_slug: str | None = None
+    canonical_name: str | None = None
+    source_id: str | None = None
+    match_via: MatchVia = "none"
+    score: float = 0.0
+    alias: str | None = None
+    tag: Literal["in_db", "new"] = "new"
+    is_primary: bool = False
+    extracted_by: Literal["alias", "coordination", "embedding", "pattern", "llm"] = "alias"
+    evidence: list[SkillEvidence] = Field(default_factory=list)
+    dimensions: list[DimensionOut] = Field(default_factory=list)
+    proposed_profile: SkillProfile | None = None
+
+
+class RoleSignal(BaseModel):
+    slug: str
+    display_name: str
+    source_id: str | None = None
+    domain: str | None = None
+    score: float = Field(description="Fused score")
+    title_alias: str | None = None
+    title_similarity: float = 0.0
+    title_match_via: MatchVia = "none"
+    kra_similarity: float = 0.0
+    kra_matches: list[KraMatch] = Field(default_factory=list)
+    skill_overlap: float = 0.0
+    matched_skills: list[str] = Field(default_factory=list)
+    role_skill_count: int = 0
+    centroid_similarity: float = 0.0
+
+
+class RoleChoice(BaseModel):
+    slug: str | None
+    display_name: str | None = None
+    source_id: str | None = None
+    score: float = 0.0
+
+
+class Decision(BaseModel):
+    chosen_role: RoleChoice
+    sub_role: str | None = None
+    confidence: float = 0.0
+    alternatives: list[RoleChoice] = Field(default_factory=list)
+    route: Literal["direct", "adjudicated", "new-role", "rejected"] = "direct"
+    llm2_fired: bool = False
+    llm2_reason: str | None = None
+    decided_by: Literal["fusion", "adjudicator-llm", "adjudicator-rules", "gate"] = "fusion"
+    reasoning: str = ""
+    is_new_role: bool = False
+    new_role_flag: str | None = None
+
+
+class AdjudicationDecision(BaseModel):
+    """The adjudicator's verdict among candidate roles."""
+
+    chosen_role: str = Field(description="Slug of the chosen candidate role (must be one of the candidates)")
+    sub_role: str | None = Field(None, description="A more specific sub-role slug when one fits, else null")
+    reasoning: str = Field(description="Two or three sentences citing the JD evidence")
+    confidence: float = Field(ge=0, le=1)
+    is_new_role: bool = Field(description="True when no candidate fits and the catalog needs a new role")
+
+
+class QueuedItem(BaseModel):
+    kind: Literal["new_skill", "new_alias", "new_kra", "new_role", "new_link"]
+    key: str
+    payload: dict[str, object]
+
+
+class PersistOutcome(BaseModel):
+    item: str
+    kind: Literal["skill_dimension", "role_dimension", "review_queue", "centroid", "collision_log", "run"]
+    outcome: str = Field(description="'saved', 'already linked', 'queued', 'updated' or 'skipped: <reason>'")
+
+
+class LLMCallRecord(BaseModel):
+    seq: int
+    node: str
+    model: str
+    prompt_name: str
+    prompt_version: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    outcome: Literal["ok", "repaired", "fallback", "error"] = "ok"
+    attempts: int = 1
+    error: str | None = None
+
+
+class Enrichment(BaseModel):
+    nature_of_work: str
+    nature_of_work_evidence: str | None = None
+    ai_index: float = Field(ge=0, le=5)
+    ai_index_breakdown: dict[str, float] = Field(default_factory=dict)
+    tech_stack_maturity: str
+    tech_stack_reasoning: str
+    skill_clusters: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class ClassificationResult(BaseModel):
+    """Everything a run produced (what the reference system's run page shows, without its bugs)."""
+
+    run_id: str
+    status: Literal["completed", "rejected", "failed"]
+    parsed: ParsedJD
+    skills: list[ResolvedSkill] = Field(default_factory=list)
+    role_signals: list[RoleSignal] = Field(default_factory=list)
+    decision: Decision
+    queued: list[QueuedItem] = Field(default_factory=list)
+    persistence: list[PersistOutcome] = Field(default_factory=list)
+    enrichment: Enrichment | None = None
+    llm_calls: list[LLMCallRecord] = Field(default_factory=list)
+    llm_cost_usd: float = 0.0
+    node_timings_ms: dict[str, float] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,60 @@
+"""Graph state: small dataclasses. Pydantic is kept for the edges (LLM outputs, the public result)."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+
+def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
+    return {**left, **right}
+
+
+@dataclass
+class InputState:
+    """What a caller gives the graph."""
+
+    jd_text: str = ""
+    """The job description: plain text, Markdown or HTML."""
+    title: str | None = None
+    """The posting's title, when the caller knows it separately from the text."""
+    company: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    """Idempotency key: persisting the same run id twice writes nothing twice."""
+
+
+@dataclass
+class OutputState:
+    result: dict[str, Any] | None = None
+    """A ClassificationResult as JSON-ready dict."""
+
+
+@dataclass
+class State(InputState, OutputState):
+    """Everything the nodes exchange. Each field is written by one node (its docstring names it)."""
+
+    text: str = ""
+    """parse: the JD converted to plain text (HTML stripped); evidence offsets refer to it."""
+    parsed: dict[str, Any] = field(default_factory=dict)
+    """parse: ParsedJD."""
+    extracted: list[dict[str, Any]] = field(default_factory=list)
+    """extract: raw skill mentions (name, is_primary, evidence, extracted_by)."""
+    skills: list[dict[str, Any]] = field(default_factory=list)
+    """match: ResolvedSkill list."""
+    role_signals: list[dict[str, Any]] = field(default_factory=list)
+    """match: RoleSignal list, best first."""
+    new_kras: list[dict[str, Any]] = field(default_factory=list)
+    """match: responsibility sentences with no close KRA."""
+    collision: dict[str, Any] = field(default_factory=dict)
+    """match: why the choice is contested (empty when it is not)."""
+    decision: dict[str, Any] = field(default_factory=dict)
+    """decide / adjudicate: Decision."""
+    enrichment: dict[str, Any] = field(default_factory=dict)
+    queued: list[dict[str, Any]] = field(default_factory=list)
+    persistence: list[dict[str, Any]] = field(default_factory=list)
+    llm_calls: Annotated[list[dict[str, Any]], operator.add] = field(default_factory=list)
+    """Every model call, appended by the node that made it."""
+    timings_ms: Annotated[dict[str, float], merge_dicts] = field(default_factory=dict)
+    warnings: Annotated[list[str], operator.add] = field(default_factory=list)

@@ -1,0 +1,136 @@
+"""Text utilities for the deterministic implementations: input checks, HTML to text, sentences, sections."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from jdgraph.errors import InputError
+
+MAX_JD_CHARS = 100_000
+_HTML_TAG = re.compile(r"<\s*(?:p|div|br|li|ul|ol|h[1-6]|span|strong|b|em|table|tr|td|body|html)\b[^>]*>", re.I)
+BULLET = re.compile(r"^\s*(?:[•·▪◦●○■□➢➤►\-*–—]|\d{1,2}[.)])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9•(\"'])")
+
+
+def check_input(text: str | bytes | None) -> str:
+    """Reject input that is empty, binary or huge with a clear error; return it as text."""
+    if text is None:
+        raise InputError("the job description is empty", field="jd_text")
+    if isinstance(text, bytes):
+        if b"\x00" in text:
+            raise InputError("the job description is binary data, not text", field="jd_text")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"the job description is not UTF-8 text ({exc.reason})", field="jd_text") from exc
+    if "\x00" in text:
+        raise InputError("the job description is binary data, not text", field="jd_text")
+    if not text.strip():
+        raise InputError("the job description is empty", field="jd_text")
+    if len(text) > MAX_JD_CHARS:
+        raise InputError(
+            f"the job description is {len(text):,} characters; the limit is {MAX_JD_CHARS:,} "
+            "(split it or send the relevant part)",
+            field="jd_text",
+        )
+    control = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t")
+    if control > max(10, len(text) // 100):
+        raise InputError("the job description contains binary control characters", field="jd_text")
+    return text
+
+
+def looks_like_html(text: str) -> bool:
+    return len(_HTML_TAG.findall(text)) >= 2
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML fragment, keeping block structure as lines and list items as bullets."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    for node in tree.css("script, style, noscript, head"):
+        node.decompose()
+    for li in tree.css("li"):
+        li.insert_before("\n• ")
+    for tag in ("br", "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "tr", "section"):
+        for node in tree.css(tag):
+            node.insert_after("\n")
+            if tag.startswith("h"):
+                node.insert_before("\n")
+    root = tree.body or tree.root
+    text = root.text(separator="", strip=False) if root is not None else ""
+    lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def normalise_text(raw: str) -> str:
+    text = html_to_text(raw) if looks_like_html(raw) else raw
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: int
+    end: int
+    section: str | None
+    is_bullet: bool
+
+
+HEADING_WORDS = re.compile(
+    r"^(about|role|position|job|the role|overview|summary|responsibilit|duties|what you|what we|who you|"
+    r"requirements|qualifications|skills|must|nice|preferred|bonus|benefits|perks|offer|compensation|"
+    r"salary|location|how to apply|your|key|day-to-day|essential|desired|experience|education|why|our|we)",
+    re.I,
+)
+
+
+def is_heading(line: str) -> bool:
+    stripped = line.strip().strip("#*_ ").strip()
+    if not stripped or BULLET.match(line) or len(stripped) > 70:
+        return False
+    if stripped.endswith(":"):
+        return len(stripped.split()) <= 9
+    words = stripped.split()
+    if len(words) <= 6 and not stripped.endswith((".", ",", ";")) and HEADING_WORDS.match(stripped):
+        return True
+    return stripped.isupper() and 1 <= len(words) <= 6
+
+
+def sentences(text: str) -> list[Sentence]:
+    """Sentences with offsets; each bullet is a sentence; headings set the section of what follows."""
+    out: list[Sentence] = []
+    section: str | None = None
+    offset = 0
+    for line in text.split("\n"):
+        line_start = offset
+        offset += len(line) + 1
+        if not line.strip():
+            continue
+        if is_heading(line):
+            section = line.strip().strip("#*_: ").strip()
+            continue
+        bullet = BULLET.match(line)
+        body_start = line_start + (bullet.end() if bullet else len(line) - len(line.lstrip()))
+        body = text[body_start : line_start + len(line)]
+        pos = 0
+        for part in _SENTENCE_END.split(body):
+            idx = body.find(part, pos)
+            pos = idx + len(part)
+            cleaned = part.strip()
+            if len(cleaned) < 3:
+                continue
+            start = body_start + idx + (len(part) - len(part.lstrip()))
+            out.append(Sentence(cleaned, start, start + len(cleaned), section, bool(bullet)))
+    return out
+
+
+def source_marker(text: str) -> dict[str, str]:
+    words = text.split()
+    return {"first_5_words": " ".join(words[:5]), "last_5_words": " ".join(words[-5:])}
