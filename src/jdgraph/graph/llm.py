@@ -86,6 +86,15 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
 
 
+def _is_provider_error(exc: BaseException) -> bool:
+    """Errors of the provider or the network (as opposed to an answer that does not parse)."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, openai.APIError | openai.APIConnectionError | openai.APITimeoutError)
+
+
 def _is_timeout(exc: BaseException) -> bool:
     try:
         import openai
@@ -160,9 +169,11 @@ def structured_call(
     conversation = list(messages)
     for phase in ("first", "repair"):
         t0 = time.perf_counter()
-        out, attempts, error = invoke_with_retry(lambda: runnable.invoke(conversation), max_attempts=max_attempts)
+        out, attempts, error = invoke_with_retry(
+            lambda msgs=conversation: runnable.invoke(msgs), max_attempts=max_attempts
+        )
         latency = (time.perf_counter() - t0) * 1000
-        if error is not None:
+        if error is not None and _is_provider_error(error):
             recorder.add(latency_ms=latency, outcome="error", attempts=attempts, error=_describe(error))
             raise LLMError(
                 f"{recorder.node}: {recorder.model} failed after {attempts} attempt(s): {_describe(error)}",
@@ -170,6 +181,10 @@ def structured_call(
                 model=recorder.model,
                 attempts=attempts,
             ) from error
+        if error is not None:
+            # The client itself failed to parse the reply (invalid JSON, schema mismatch): repairable output.
+            out = {"raw": AIMessage(content=str(getattr(error, "doc", "") or "")), "parsed": None,
+                   "parsing_error": error}
         raw: AIMessage = out["raw"]
         tokens_in, tokens_out = _usage(raw)
         parsed = out.get("parsed")

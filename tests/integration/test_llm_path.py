@@ -1,0 +1,125 @@
+"""The LLM implementations through the real ChatOpenAI client against a local OpenAI-compatible stub:
+json-schema structured output, tool calls, streaming, malformed output, 429 and timeouts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+import jdgraph
+from tests.integration.test_graph import NURSE_JD
+from tests.stub_openai import StubOpenAI
+
+pytestmark = pytest.mark.integration
+
+PARSED = {
+    "jd_type": "pass", "reject_reason": None, "role": "Registered Nurse", "role_aliases": ["ICU Nurse"],
+    "role_archetype": "Clinical", "company_name": None, "about_company": None,
+    "experience": {"min": 2, "max": None, "raw": "2+ years of critical care experience."},
+    "job_locations": [{"country": "United States", "iso_code": "US", "city": "Boston", "state": None,
+                       "work_mode": "onsite"}],
+    "domain": None, "education": [], "certifications": ["Registered Nurse License"],
+    "salary": {"min": 85000, "max": 110000, "currency": "USD", "period": "year", "raw": "$85,000 - $110,000"},
+    "roles_and_responsibilities": [], "urls": [],
+}
+EXTRACTED = {"skills": [
+    {"name": "Patient Care", "is_primary": True,
+     "evidence": "Assess patients, monitor vital signs and respond to changes in condition."},
+    {"name": "vital signs monitoring", "is_primary": True,
+     "evidence": "Assess patients, monitor vital signs and respond to changes in condition."},
+    {"name": "Hive Whispering", "is_primary": False, "evidence": "Document care in Epic and educate patients and families."},
+]}
+
+
+@pytest.fixture()
+def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubOpenAI]:
+    server = StubOpenAI()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-stub")
+    yield server
+    server.close()
+
+
+def _classify(**kw):  # type: ignore[no-untyped-def]
+    return jdgraph.classify(NURSE_JD, run_id=str(uuid.uuid4()), **kw)
+
+
+def test_valid_structured_output_is_used_and_recorded(catalog, stub: StubOpenAI) -> None:
+    stub.script = [{"json": PARSED}, {"json": EXTRACTED}]
+    result = _classify(parse_model="openai:gpt-4.1-mini", extract_model="openai:gpt-4.1-mini")
+    assert stub.requests[0]["response_format"]["type"] == "json_schema"
+    assert result.parsed.job_locations[0].city == "Boston"
+    assert [c.outcome for c in result.llm_calls] == ["ok", "ok"]
+    assert result.llm_calls[0].prompt_name == "parse" and len(result.llm_calls[0].prompt_version) == 8
+    assert result.llm_calls[0].input_tokens == 120 and result.llm_cost_usd > 0
+    names = {s.name: s for s in result.skills}
+    assert names["Patient Care"].canonical_slug == "patient-care"
+    assert names["Hive Whispering"].tag == "new"  # an LLM-named unknown becomes a proposal
+    with catalog.db.connection() as conn:
+        rows = conn.execute("SELECT node, outcome, prompt_version FROM llm_calls WHERE run_id = %s ORDER BY seq",
+                            (result.run_id,)).fetchall()
+    assert [(r["node"], r["outcome"]) for r in rows] == [("parse", "ok"), ("extract", "ok")]
+
+
+def test_malformed_output_is_repaired_once(catalog, stub: StubOpenAI) -> None:
+    stub.script = [{"content": "not json at all"}, {"json": PARSED}]
+    result = _classify(parse_model="openai:gpt-4.1-mini", persist=False)
+    assert [c.outcome for c in result.llm_calls] == ["error", "repaired"]
+    assert result.parsed.job_locations[0].city == "Boston"
+
+
+def test_malformed_twice_falls_back_to_deterministic(catalog, stub: StubOpenAI) -> None:
+    stub.script = [{"json": {"jd_type": "maybe"}}, {"content": "{\"still\": \"wrong\"}"}]
+    result = _classify(parse_model="openai:gpt-4.1-mini", persist=False)
+    assert [c.outcome for c in result.llm_calls] == ["error", "fallback"]
+    assert result.parsed.role_aliases == [] and result.parsed.job_locations[0].city is None  # deterministic parse
+    assert any("deterministic parser" in w for w in result.warnings)
+
+
+def test_rate_limit_then_success_is_retried(catalog, stub: StubOpenAI) -> None:
+    stub.script = [{"status": 429}, {"json": PARSED}]
+    result = _classify(parse_model="openai:gpt-4.1-mini", persist=False)
+    assert len(stub.requests) == 2  # one retry, not stacked client retries
+    assert result.llm_calls[0].outcome == "ok" and result.llm_calls[0].attempts == 2
+
+
+def test_timeout_falls_back(catalog, stub: StubOpenAI) -> None:
+    stub.script = [{"delay": 3, "json": PARSED}]
+    result = _classify(parse_model="openai:gpt-4.1-mini", llm_timeout_s=0.5, persist=False)
+    assert result.llm_calls[0].outcome == "fallback" and "Timeout" in (result.llm_calls[0].error or "")
+    assert result.parsed.jd_type == "pass"
+
+
+def test_adjudicator_llm_calls_tools_and_decides(catalog, stub: StubOpenAI) -> None:
+    jd = """Software Engineer
+We are looking for a Software Engineer to join our team.
+Responsibilities:
+- Write clean, well-tested code and take part in code reviews.
+Requirements:
+- 3+ years of experience with Git.
+"""
+    stub.script = [
+        {"tool_calls": [{"name": "role_kras", "args": {"role": "backend-engineer"}}]},
+        {"content": "done"},
+        {"json": {"chosen_role": "backend-engineer", "sub_role": None, "reasoning": "Server-side duties.",
+                  "confidence": 0.7, "is_new_role": False}},
+    ]
+    result = jdgraph.classify(jd, run_id=str(uuid.uuid4()), adjudicate_model="openai:gpt-4.1-mini")
+    assert result.decision.llm2_fired and result.decision.decided_by == "adjudicator-llm"
+    assert result.decision.chosen_role.slug == "backend-engineer"
+    assert stub.requests[0]["tools"] and stub.requests[1]["messages"][-1]["role"] == "tool"
+    assert [c.node for c in result.llm_calls] == ["adjudicate"] * 3
+
+
+def test_streaming_messages_mode_goes_through_the_stub(catalog, stub: StubOpenAI) -> None:
+    from jdgraph.graph.builder import graph
+    from jdgraph.graph.context import Context
+    from jdgraph.graph.state import InputState
+
+    stub.default = {"json": PARSED}
+    chunks = list(graph.stream(InputState(jd_text=NURSE_JD, run_id=str(uuid.uuid4())), stream_mode="messages",
+                               context=Context(parse_model="openai:gpt-4.1-mini", persist=False)))
+    assert any(r.get("stream") for r in stub.requests)
+    assert chunks
