@@ -224,6 +224,199 @@ def _search_batch(path: Path, kind: str, top: int) -> None:
             sys.stdout.flush()
 
 
+runs_app = typer.Typer(help="Past runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+def _print_result(r: Any) -> None:
+    d = r.decision
+    console.print(f"[bold]run[/] {r.run_id}  status: {r.status}  route: {d.route}", highlight=False)
+    if r.status == "rejected":
+        console.print(f"rejected: {r.parsed.reject_reason}")
+        return
+    console.print(
+        f"[bold]role[/] {d.chosen_role.display_name} ({d.chosen_role.slug}) score {d.chosen_role.score:.3f}"
+        f" confidence {d.confidence:.2f}; decided by {d.decided_by}; llm2_fired={d.llm2_fired}",
+        highlight=False,
+    )
+    console.print(f"  {d.reasoning}", highlight=False)
+    if d.new_role_flag:
+        console.print(f"  [yellow]new-role flag:[/] {d.new_role_flag}", highlight=False)
+    p = r.parsed
+    locs = ", ".join(f"{loc.country or '?'} ({loc.iso_code or '-'}, {loc.work_mode or '-'})" for loc in p.job_locations)
+    exp = p.experience
+    console.print(
+        f"[bold]parsed[/] title={p.role!r} company={p.company_name!r} experience="
+        f"{exp.min if exp else None}-{exp.max if exp else None} locations: {locs or '-'}",
+        highlight=False,
+    )
+    table = Table(title="skills")
+    for col in ("skill (JD)", "canonical", "via", "score", "tag", "primary", "dimensions", "evidence"):
+        table.add_column(col)
+    for s in r.skills:
+        table.add_row(
+            s.name,
+            s.canonical_slug or "-",
+            s.match_via,
+            f"{s.score:.2f}",
+            s.tag,
+            "yes" if s.is_primary else "",
+            ", ".join(x.slug for x in s.dimensions),
+            (s.evidence[0].sentence[:60] if s.evidence else ""),
+        )
+    console.print(table)
+    sig = Table(title="role signals")
+    for col in ("role", "fused", "title", "KRA", "skills", "centroid"):
+        sig.add_column(col)
+    for x in r.role_signals[:5]:
+        sig.add_row(
+            x.slug,
+            f"{x.score:.3f}",
+            f"{x.title_similarity:.2f} {x.title_alias or ''}",
+            f"{x.kra_similarity:.2f}",
+            f"{x.skill_overlap:.2f} ({len(x.matched_skills)})",
+            f"{x.centroid_similarity:.2f}",
+        )
+    console.print(sig)
+    for q in r.queued:
+        console.print(f"  queued {q.kind}: {q.key}", highlight=False)
+    for o in r.persistence:
+        console.print(f"  persist {o.kind}: {o.item} → {o.outcome}", highlight=False)
+    console.print(
+        f"LLM cost ${r.llm_cost_usd:.4f} over {len(r.llm_calls)} call(s); timings ms {r.node_timings_ms}",
+        highlight=False,
+    )
+
+
+@app.command("classify")
+@handle_errors
+def classify_cmd(
+    source: Annotated[str | None, typer.Argument(help="A JD file, or - for standard input.")] = None,
+    title: Annotated[str | None, typer.Option(help="The posting's title, if known.")] = None,
+    model: Annotated[str | None, typer.Option(help="provider:model for every LLM step, or none.")] = None,
+    no_persist: Annotated[bool, typer.Option("--no-persist", help="Do not write to the catalog.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    batch: Annotated[
+        Path | None, typer.Option(help='JSONL of {"id", "text", "title"?}; one JSON result per line.')
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Parallel runs with --batch.")] = 2,
+) -> None:
+    """Classify a job description end to end."""
+    from jdgraph.api import classify
+    from jdgraph.catalog.queries import get_catalog
+
+    get_catalog()  # start the server, migrate, load the starter catalog once, before any worker thread
+    overrides: dict[str, Any] = {"persist": not no_persist}
+    if model:
+        overrides.update(parse_model=model, extract_model=model, adjudicate_model=model)
+    if batch is not None:
+        _classify_batch(batch, overrides, concurrency)
+        return
+    if source is None:
+        raise InputError("give a JD file, or - to read standard input")
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{source} does not exist")
+        raw = path.read_bytes()
+        if b"\x00" in raw:
+            raise InputError(f"{source} is a binary file, not a job description")
+        text = raw.decode("utf-8", errors="replace")
+    result = classify(text, title=title, **overrides)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_result(result)
+
+
+def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.progress import Progress
+
+    from jdgraph.api import classify
+
+    if not path.exists():
+        raise InputError(f"batch file {path} does not exist")
+    items = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            items.append((item["id"], item["text"], item.get("title")))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}:{n}: expected a JSON object with 'id' and 'text' ({exc})") from exc
+
+    def run(item: tuple[Any, str, str | None]) -> dict[str, Any]:
+        try:
+            r = classify(item[1], title=item[2], **overrides)
+            return {"id": item[0], "result": r.model_dump(mode="json")}
+        except JdgraphError as exc:  # one bad line does not stop the batch, and is reported, not lost
+            return {"id": item[0], "error": exc.message}
+
+    with Progress(console=err_console) as progress, ThreadPoolExecutor(max_workers=concurrency) as pool:
+        task = progress.add_task("classifying", total=len(items))
+        for out in pool.map(run, items):
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+            progress.advance(task)
+
+
+@runs_app.command("list")
+@handle_errors
+def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
+    """The most recent runs."""
+    from jdgraph.catalog.queries import get_catalog
+
+    with get_catalog().db.connection() as conn:
+        rows = conn.execute(
+            "SELECT run_id, status, title, chosen_role, confidence, created_at FROM runs "
+            "ORDER BY created_at DESC LIMIT %s",
+            (limit,),
+        ).fetchall()
+    table = Table(title="runs")
+    for col in ("run id", "status", "title", "role", "confidence", "created"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["run_id"]),
+            r["status"],
+            r["title"] or "",
+            r["chosen_role"] or "",
+            f"{r['confidence'] or 0:.2f}",
+            r["created_at"].isoformat(timespec="seconds"),
+        )
+    console.print(table)
+
+
+@runs_app.command("show")
+@handle_errors
+def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One run, as the reference run page shows it."""
+    import uuid as _uuid
+
+    from jdgraph.catalog.queries import get_catalog
+    from jdgraph.errors import NotFoundError
+    from jdgraph.graph.schemas import ClassificationResult
+
+    try:
+        key = str(_uuid.UUID(run_id))
+    except ValueError as exc:
+        raise InputError(f"{run_id!r} is not a run id (a UUID)") from exc
+    with get_catalog().db.connection() as conn:
+        row = conn.execute("SELECT result FROM runs WHERE run_id = %s", (key,)).fetchone()
+    if row is None or row["result"] is None:
+        raise NotFoundError(f"no run {key}", kind="run", key=key)
+    result = ClassificationResult.model_validate(row["result"])
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print_result(result)
+
+
 def main() -> None:
     app()
 

@@ -15,22 +15,43 @@ from tests.stub_openai import StubOpenAI
 pytestmark = pytest.mark.integration
 
 PARSED = {
-    "jd_type": "pass", "reject_reason": None, "role": "Registered Nurse", "role_aliases": ["ICU Nurse"],
-    "role_archetype": "Clinical", "company_name": None, "about_company": None,
+    "jd_type": "pass",
+    "reject_reason": None,
+    "role": "Registered Nurse",
+    "role_aliases": ["ICU Nurse"],
+    "role_archetype": "Clinical",
+    "company_name": None,
+    "about_company": None,
     "experience": {"min": 2, "max": None, "raw": "2+ years of critical care experience."},
-    "job_locations": [{"country": "United States", "iso_code": "US", "city": "Boston", "state": None,
-                       "work_mode": "onsite"}],
-    "domain": None, "education": [], "certifications": ["Registered Nurse License"],
+    "job_locations": [
+        {"country": "United States", "iso_code": "US", "city": "Boston", "state": None, "work_mode": "onsite"}
+    ],
+    "domain": None,
+    "education": [],
+    "certifications": ["Registered Nurse License"],
     "salary": {"min": 85000, "max": 110000, "currency": "USD", "period": "year", "raw": "$85,000 - $110,000"},
-    "roles_and_responsibilities": [], "urls": [],
+    "roles_and_responsibilities": [],
+    "urls": [],
 }
-EXTRACTED = {"skills": [
-    {"name": "Patient Care", "is_primary": True,
-     "evidence": "Assess patients, monitor vital signs and respond to changes in condition."},
-    {"name": "vital signs monitoring", "is_primary": True,
-     "evidence": "Assess patients, monitor vital signs and respond to changes in condition."},
-    {"name": "Hive Whispering", "is_primary": False, "evidence": "Document care in Epic and educate patients and families."},
-]}
+EXTRACTED = {
+    "skills": [
+        {
+            "name": "Patient Care",
+            "is_primary": True,
+            "evidence": "Assess patients, monitor vital signs and respond to changes in condition.",
+        },
+        {
+            "name": "vital signs monitoring",
+            "is_primary": True,
+            "evidence": "Assess patients, monitor vital signs and respond to changes in condition.",
+        },
+        {
+            "name": "Hive Whispering",
+            "is_primary": False,
+            "evidence": "Document care in Epic and educate patients and families.",
+        },
+    ]
+}
 
 
 @pytest.fixture()
@@ -58,8 +79,9 @@ def test_valid_structured_output_is_used_and_recorded(catalog, stub: StubOpenAI)
     assert names["Patient Care"].canonical_slug == "patient-care"
     assert names["Hive Whispering"].tag == "new"  # an LLM-named unknown becomes a proposal
     with catalog.db.connection() as conn:
-        rows = conn.execute("SELECT node, outcome, prompt_version FROM llm_calls WHERE run_id = %s ORDER BY seq",
-                            (result.run_id,)).fetchall()
+        rows = conn.execute(
+            "SELECT node, outcome, prompt_version FROM llm_calls WHERE run_id = %s ORDER BY seq", (result.run_id,)
+        ).fetchall()
     assert [(r["node"], r["outcome"]) for r in rows] == [("parse", "ok"), ("extract", "ok")]
 
 
@@ -71,7 +93,7 @@ def test_malformed_output_is_repaired_once(catalog, stub: StubOpenAI) -> None:
 
 
 def test_malformed_twice_falls_back_to_deterministic(catalog, stub: StubOpenAI) -> None:
-    stub.script = [{"json": {"jd_type": "maybe"}}, {"content": "{\"still\": \"wrong\"}"}]
+    stub.script = [{"json": {"jd_type": "maybe"}}, {"content": '{"still": "wrong"}'}]
     result = _classify(parse_model="openai:gpt-4.1-mini", persist=False)
     assert [c.outcome for c in result.llm_calls] == ["error", "fallback"]
     assert result.parsed.role_aliases == [] and result.parsed.job_locations[0].city is None  # deterministic parse
@@ -103,8 +125,15 @@ Requirements:
     stub.script = [
         {"tool_calls": [{"name": "role_kras", "args": {"role": "backend-engineer"}}]},
         {"content": "done"},
-        {"json": {"chosen_role": "backend-engineer", "sub_role": None, "reasoning": "Server-side duties.",
-                  "confidence": 0.7, "is_new_role": False}},
+        {
+            "json": {
+                "chosen_role": "backend-engineer",
+                "sub_role": None,
+                "reasoning": "Server-side duties.",
+                "confidence": 0.7,
+                "is_new_role": False,
+            }
+        },
     ]
     result = jdgraph.classify(jd, run_id=str(uuid.uuid4()), adjudicate_model="openai:gpt-4.1-mini")
     assert result.decision.llm2_fired and result.decision.decided_by == "adjudicator-llm"
@@ -119,7 +148,12 @@ def test_streaming_messages_mode_goes_through_the_stub(catalog, stub: StubOpenAI
     from jdgraph.graph.state import InputState
 
     stub.default = {"json": PARSED}
-    chunks = list(graph.stream(InputState(jd_text=NURSE_JD, run_id=str(uuid.uuid4())), stream_mode="messages",
-                               context=Context(parse_model="openai:gpt-4.1-mini", persist=False)))
+    chunks = list(
+        graph.stream(
+            InputState(jd_text=NURSE_JD, run_id=str(uuid.uuid4())),
+            stream_mode="messages",
+            context=Context(parse_model="openai:gpt-4.1-mini", persist=False),
+        )
+    )
     assert any(r.get("stream") for r in stub.requests)
     assert chunks

@@ -130,13 +130,13 @@ def enrich(skills: list[ResolvedSkill], sentences: list[Sentence], title: str | 
     elif legacy > modern:
         maturity, reason = "Legacy", f"{legacy} legacy technologies against {modern} modern ones."
     elif modern >= 2 or (modern and ai_index >= 2):
-        maturity, reason = "Modern Cloud Native", f"Modern stack: {', '.join(sorted(slugs & _MODERN))}."
+        maturity, reason = "Modern Cloud Native", f"Modern stack: {', '.join(sorted(str(x) for x in slugs & _MODERN))}."
     else:
         maturity, reason = "Established", "A mainstream stack without strong modern or legacy markers."
     clusters: dict[str, list[str]] = {}
-    for s in matched:
-        for d in s.dimensions[:1]:
-            clusters.setdefault(d.name, []).append(s.canonical_name or s.name)
+    for skill in matched:
+        for d in skill.dimensions[:1]:
+            clusters.setdefault(d.name, []).append(skill.canonical_name or skill.name)
     return Enrichment(
         nature_of_work=nature,
         nature_of_work_evidence=evidence.get(nature),

@@ -6,6 +6,7 @@ Retries are ours alone: the provider client is built with ``max_retries=0`` so r
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -170,7 +171,7 @@ def structured_call(
     for phase in ("first", "repair"):
         t0 = time.perf_counter()
         out, attempts, error = invoke_with_retry(
-            lambda msgs=conversation: runnable.invoke(msgs), max_attempts=max_attempts
+            functools.partial(runnable.invoke, conversation), max_attempts=max_attempts
         )
         latency = (time.perf_counter() - t0) * 1000
         if error is not None and _is_provider_error(error):
@@ -183,8 +184,11 @@ def structured_call(
             ) from error
         if error is not None:
             # The client itself failed to parse the reply (invalid JSON, schema mismatch): repairable output.
-            out = {"raw": AIMessage(content=str(getattr(error, "doc", "") or "")), "parsed": None,
-                   "parsing_error": error}
+            out = {
+                "raw": AIMessage(content=str(getattr(error, "doc", "") or "")),
+                "parsed": None,
+                "parsing_error": error,
+            }
         raw: AIMessage = out["raw"]
         tokens_in, tokens_out = _usage(raw)
         parsed = out.get("parsed")

@@ -71,7 +71,7 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
                 alias=match.alias,
                 tag="in_db",
                 is_primary=finding.is_primary,
-                extracted_by=finding.extracted_by,  # type: ignore[arg-type]
+                extracted_by=finding.extracted_by,
                 evidence=evidence,
             )
         elif finding.extracted_by in _NEW_SKILL_SOURCES:
@@ -82,7 +82,7 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
                     tag="new",
                     is_primary=finding.is_primary,
                     extracted_by=finding.extracted_by,
-                    evidence=evidence,  # type: ignore[arg-type]
+                    evidence=evidence,
                     proposed_profile=derive_profile(finding.name),
                     score=match.score,
                 )
@@ -98,7 +98,7 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
     return skills + sorted(new.values(), key=lambda s: s.name.lower())
 
 
-def _skill_refs(catalog: Catalog, skills: list[ResolvedSkill]) -> list:  # type: ignore[type-arg]
+def _skill_refs(catalog: Catalog, skills: list[ResolvedSkill]) -> list:
     slugs = [s.canonical_slug for s in skills if s.canonical_slug]
     with catalog.db.connection() as conn:
         rows = conn.execute("SELECT id, slug FROM skills WHERE slug = ANY(%s)", (slugs,)).fetchall()
@@ -162,7 +162,7 @@ def role_signals(
                 title_similarity=round(title_sim, 4),
                 title_match_via=via,
                 kra_similarity=round(kra_sim, 4),
-                kra_matches=top3,  # type: ignore[arg-type]
+                kra_matches=top3,
                 skill_overlap=round(ov, 4),
                 matched_skills=matched,
                 role_skill_count=total,

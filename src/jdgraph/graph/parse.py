@@ -289,9 +289,9 @@ def deterministic_parse(text: str, *, title: str | None, company: str | None, ca
     scope = "\n".join(location_lines) if location_lines else text
     mode = parse_work_mode(text)
     countries = find_countries(scope) or (find_countries(text) if location_lines else [])
-    locations = [JobLocation(country=c, iso_code=code, work_mode=mode) for c, code, _ in countries]  # type: ignore[arg-type]
+    locations = [JobLocation(country=c, iso_code=code, work_mode=mode) for c, code, _ in countries]
     if not locations and mode:
-        locations = [JobLocation(work_mode=mode)]  # type: ignore[arg-type]
+        locations = [JobLocation(work_mode=mode)]
     # Education and certifications (certifications are catalog-grounded).
     education = list(dict.fromkeys(m.group("deg").strip().rstrip(",") for m in _EDUCATION.finditer(text)))[:5]
     certifications = list(dict.fromkeys(name for name, pattern in index.certifications if pattern.search(text)))
