@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
 from jdgraph.graph.parse import catalog_index, requirement_section
 from jdgraph.graph.text import Sentence
@@ -99,8 +100,6 @@ def _sentence_at(sentences: list[Sentence], pos: int) -> Sentence | None:
 
 def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> list[Mention]:
     index = catalog_index(catalog)
-    from jdgraph.catalog.normalize import normalize_alias
-
     out: list[Mention] = []
     for sentence in sentences:
         body = text[sentence.start : sentence.end]
@@ -188,8 +187,6 @@ def _list_items(text: str, sentences: list[Sentence]) -> list[Mention]:
 def deterministic_extract(
     text: str, sentences: list[Sentence], *, title: str | None, catalog: Catalog, embedding_threshold: float
 ) -> list[SkillFinding]:
-    from jdgraph.catalog.normalize import normalize_alias
-
     mentions = _alias_mentions(text, sentences, catalog)
     covered = [(m.start, m.end) for m in mentions]
     for m in _coordination_mentions(text, sentences):

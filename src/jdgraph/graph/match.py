@@ -43,6 +43,7 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
         return []
     matches = catalog.lookup_skills([f.name for f in findings], accept=accept)
     by_slug: dict[str, ResolvedSkill] = {}
+    skill_ids: dict[str, int] = {}
     new: dict[str, ResolvedSkill] = {}
     for finding, match in zip(findings, matches, strict=True):
         evidence = [SkillEvidence(sentence=m.sentence.text, start=m.start, end=m.end) for m in finding.mentions]
@@ -61,6 +62,7 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
                 if match.score > existing.score:
                     existing.match_via, existing.score, existing.alias = match.match_via, match.score, match.alias
                 continue
+            skill_ids[slug] = match.skill.id
             by_slug[slug] = ResolvedSkill(
                 name=finding.name,
                 canonical_slug=slug,
@@ -87,24 +89,14 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
                     score=match.score,
                 )
     skills = list(by_slug.values())
-    dims = catalog.dimensions_for_skills([s.id for s in _skill_refs(catalog, skills)])
-    ids = {ref.slug: ref.id for ref in _skill_refs(catalog, skills)}
+    dims = catalog.dimensions_for_skills(list(skill_ids.values()))
     for skill in skills:
         skill.dimensions = [
-            DimensionOut(slug=d.slug, name=d.name) for d in dims.get(ids[skill.canonical_slug or ""], [])
+            DimensionOut(slug=d.slug, name=d.name) for d in dims.get(skill_ids[skill.canonical_slug or ""], [])
         ]
         skill.evidence.sort(key=lambda e: e.start or 0)
     skills.sort(key=lambda s: (not s.is_primary, min((e.start or 0) for e in s.evidence) if s.evidence else 0))
     return skills + sorted(new.values(), key=lambda s: s.name.lower())
-
-
-def _skill_refs(catalog: Catalog, skills: list[ResolvedSkill]) -> list:
-    slugs = [s.canonical_slug for s in skills if s.canonical_slug]
-    with catalog.db.connection() as conn:
-        rows = conn.execute("SELECT id, slug FROM skills WHERE slug = ANY(%s)", (slugs,)).fetchall()
-    from types import SimpleNamespace
-
-    return [SimpleNamespace(id=r["id"], slug=r["slug"]) for r in rows]
 
 
 def role_signals(

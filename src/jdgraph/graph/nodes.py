@@ -209,7 +209,7 @@ def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         # The domain comes from the catalog's top role, not from a guess.
         parsed.domain = Domain(primary=DomainName(domain=signals[0].domain or "General"))
     return {
-        "parsed": ParsedJD.model_validate(parsed.model_dump()).model_dump(mode="json"),
+        "parsed": parsed.model_dump(mode="json"),
         "skills": [s.model_dump(mode="json") for s in skills],
         "role_signals": [s.model_dump(mode="json") for s in signals],
         "collision": collision,
