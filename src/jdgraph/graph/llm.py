@@ -133,6 +133,32 @@ def _usage(message: Any) -> tuple[int, int]:
     return int(usage.get("input_tokens", 0) or 0), int(usage.get("output_tokens", 0) or 0)
 
 
+def _record_reply(
+    recorder: LLMRecorder, message: Any, *, latency: float, attempts: int, outcome: str = "ok", error: str | None = None
+) -> None:
+    """Record one answered call with its token usage and cost."""
+    tokens_in, tokens_out = _usage(message)
+    recorder.add(
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost_usd=cost_usd(recorder.model, tokens_in, tokens_out),
+        latency_ms=latency,
+        outcome=outcome,
+        attempts=attempts,
+        error=error,
+    )
+
+
+def _provider_failure(
+    recorder: LLMRecorder, error: BaseException, *, latency: float, attempts: int, what: str
+) -> LLMError:
+    """Record a call the provider never answered and build the error the node falls back on."""
+    recorder.add(latency_ms=latency, outcome="error", attempts=attempts, error=_describe(error))
+    return LLMError(
+        f"{recorder.node}: {what}: {_describe(error)}", node=recorder.node, model=recorder.model, attempts=attempts
+    )
+
+
 def invoke_with_retry(
     call: Callable[[], Any], *, max_attempts: int, base_delay: float = 0.5
 ) -> tuple[Any, int, BaseException | None]:
@@ -175,12 +201,12 @@ def structured_call(
         )
         latency = (time.perf_counter() - t0) * 1000
         if error is not None and _is_provider_error(error):
-            recorder.add(latency_ms=latency, outcome="error", attempts=attempts, error=_describe(error))
-            raise LLMError(
-                f"{recorder.node}: {recorder.model} failed after {attempts} attempt(s): {_describe(error)}",
-                node=recorder.node,
-                model=recorder.model,
+            raise _provider_failure(
+                recorder,
+                error,
+                latency=latency,
                 attempts=attempts,
+                what=f"{recorder.model} failed after {attempts} attempt(s)",
             ) from error
         if error is not None:
             # The client itself failed to parse the reply (invalid JSON, schema mismatch): repairable output.
@@ -190,28 +216,20 @@ def structured_call(
                 "parsing_error": error,
             }
         raw: AIMessage = out["raw"]
-        tokens_in, tokens_out = _usage(raw)
         parsed = out.get("parsed")
         problem = out.get("parsing_error")
         if parsed is None and problem is None:
             problem = ValueError("the model returned no structured output")
         if isinstance(parsed, schema) and problem is None:
-            recorder.add(
-                input_tokens=tokens_in,
-                output_tokens=tokens_out,
-                cost_usd=cost_usd(recorder.model, tokens_in, tokens_out),
-                latency_ms=latency,
-                outcome="ok" if phase == "first" else "repaired",
-                attempts=attempts,
-            )
+            outcome = "ok" if phase == "first" else "repaired"
+            _record_reply(recorder, raw, latency=latency, attempts=attempts, outcome=outcome)
             return parsed
-        recorder.add(
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cost_usd=cost_usd(recorder.model, tokens_in, tokens_out),
-            latency_ms=latency,
-            outcome="error",
+        _record_reply(
+            recorder,
+            raw,
+            latency=latency,
             attempts=attempts,
+            outcome="error",
             error=f"invalid output: {_describe(problem)}",
         )
         # Repair: show the model its output and the validation error, once.
@@ -246,21 +264,10 @@ def tool_loop(
         reply, attempts, error = invoke_with_retry(lambda: bound.invoke(conversation), max_attempts=max_attempts)
         latency = (time.perf_counter() - t0) * 1000
         if error is not None:
-            recorder.add(latency_ms=latency, outcome="error", attempts=attempts, error=_describe(error))
-            raise LLMError(
-                f"{recorder.node}: tool round failed: {_describe(error)}",
-                node=recorder.node,
-                model=recorder.model,
-                attempts=attempts,
+            raise _provider_failure(
+                recorder, error, latency=latency, attempts=attempts, what="tool round failed"
             ) from error
-        tokens_in, tokens_out = _usage(reply)
-        recorder.add(
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cost_usd=cost_usd(recorder.model, tokens_in, tokens_out),
-            latency_ms=latency,
-            attempts=attempts,
-        )
+        _record_reply(recorder, reply, latency=latency, attempts=attempts)
         calls = getattr(reply, "tool_calls", None) or []
         if not calls:
             break

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from langgraph.runtime import Runtime
+from pydantic import BaseModel
 
 from jdgraph.catalog.queries import Catalog, get_catalog
 from jdgraph.errors import LLMError
@@ -35,6 +36,8 @@ from jdgraph.graph.schemas import (
 from jdgraph.graph.state import State
 from jdgraph.graph.text import Sentence, check_input, normalise_text, sentences
 from jdgraph.prompts import load_prompt
+
+T = TypeVar("T", bound=BaseModel)
 
 _NON_RESPONSIBILITY = (
     "about",
@@ -64,6 +67,33 @@ def _records(recorder: LLMRecorder | None) -> list[dict[str, Any]]:
     return [r.model_dump() for r in recorder.records] if recorder else []
 
 
+def _structured_or_fallback(
+    node: str,
+    spec: str,
+    schema: type[T],
+    state: State,
+    ctx: Context,
+    warnings: list[str],
+    *,
+    fallback: str,
+    **variables: Any,
+) -> tuple[T | None, LLMRecorder | None]:
+    """The LLM implementation of a step: its validated output, or None (no model configured, or the call failed
+    after retries and repair, in which case the last record is marked ``fallback`` and a warning says so)."""
+    model = make_chat_model(spec, timeout_s=ctx.llm_timeout_s)
+    if model is None:
+        return None, None
+    prompt = load_prompt(node, ctx.prompts_dir)
+    recorder = LLMRecorder(node, spec, prompt, start_seq=len(state.llm_calls))
+    try:
+        messages = system_and_user(prompt, **variables)
+        return structured_call(model, schema, messages, recorder, max_attempts=ctx.llm_max_attempts), recorder
+    except LLMError as exc:
+        warnings.append(f"{node}: {exc.message}; used the {fallback}")
+        recorder.records[-1].outcome = "fallback"
+        return None, recorder
+
+
 def _responsibility_sentences(text: str) -> list[Sentence]:
     return [s for s in sentences(text) if not (s.section and s.section.lower().startswith(_NON_RESPONSIBILITY))]
 
@@ -75,23 +105,17 @@ def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     text = normalise_text(check_input(state.jd_text))
     catalog = _catalog()
     warnings: list[str] = []
-    recorder: LLMRecorder | None = None
-    parsed: ParsedJD | None = None
-    model = make_chat_model(ctx.parse_model, timeout_s=ctx.llm_timeout_s)
-    if model is not None:
-        prompt = load_prompt("parse", ctx.prompts_dir)
-        recorder = LLMRecorder("parse", ctx.parse_model, prompt, start_seq=len(state.llm_calls))
-        try:
-            parsed = structured_call(
-                model,
-                ParsedJD,
-                system_and_user(prompt, jd_text=text, title=state.title),
-                recorder,
-                max_attempts=ctx.llm_max_attempts,
-            )
-        except LLMError as exc:
-            warnings.append(f"parse: {exc.message}; used the deterministic parser")
-            recorder.records[-1].outcome = "fallback"
+    parsed, recorder = _structured_or_fallback(
+        "parse",
+        ctx.parse_model,
+        ParsedJD,
+        state,
+        ctx,
+        warnings,
+        fallback="deterministic parser",
+        jd_text=text,
+        title=state.title,
+    )
     deterministic = deterministic_parse(text, title=state.title, company=state.company, catalog=catalog)
     if parsed is None:
         parsed = deterministic
@@ -142,37 +166,33 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     parsed = ParsedJD.model_validate(state.parsed)
     sents = _responsibility_sentences(state.text)  # not the company blurb, perks or the offer
     warnings: list[str] = []
-    recorder: LLMRecorder | None = None
     findings: list[SkillFinding] | None = None
-    model = make_chat_model(ctx.extract_model, timeout_s=ctx.llm_timeout_s)
-    if model is not None:
-        prompt = load_prompt("extract", ctx.prompts_dir)
-        recorder = LLMRecorder("extract", ctx.extract_model, prompt, start_seq=len(state.llm_calls))
-        try:
-            out = structured_call(
-                model,
-                ExtractedSkills,
-                system_and_user(prompt, jd_text=state.text, title=parsed.role),
-                recorder,
-                max_attempts=ctx.llm_max_attempts,
-            )
-            findings = []
-            for skill in out.skills:
-                pos = state.text.find(skill.evidence) if skill.evidence else -1
-                sentence = next((s for s in sents if s.start <= pos < s.end), None) if pos >= 0 else None
-                sentence = sentence or Sentence(skill.evidence, -1, -1, None, False)
-                start = pos if pos >= 0 else -1
-                findings.append(
-                    SkillFinding(
-                        skill.name,
-                        "llm",
-                        [Mention(skill.name, start, start + len(skill.evidence), sentence, "llm")],
-                        skill.is_primary,
-                    )
+    out, recorder = _structured_or_fallback(
+        "extract",
+        ctx.extract_model,
+        ExtractedSkills,
+        state,
+        ctx,
+        warnings,
+        fallback="deterministic extractor",
+        jd_text=state.text,
+        title=parsed.role,
+    )
+    if out is not None:
+        findings = []
+        for skill in out.skills:
+            pos = state.text.find(skill.evidence) if skill.evidence else -1
+            sentence = next((s for s in sents if s.start <= pos < s.end), None) if pos >= 0 else None
+            sentence = sentence or Sentence(skill.evidence, -1, -1, None, False)
+            start = pos if pos >= 0 else -1
+            findings.append(
+                SkillFinding(
+                    skill.name,
+                    "llm",
+                    [Mention(skill.name, start, start + len(skill.evidence), sentence, "llm")],
+                    skill.is_primary,
                 )
-        except LLMError as exc:
-            warnings.append(f"extract: {exc.message}; used the deterministic extractor")
-            recorder.records[-1].outcome = "fallback"
+            )
     if findings is None:
         findings = deterministic_extract(
             state.text, sents, title=parsed.role, catalog=catalog, embedding_threshold=ctx.extract_embedding
