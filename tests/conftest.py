@@ -8,7 +8,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401
 import pytest
+
+# hypothesis is imported here, at collection, on purpose: otherwise its pytest plugin imports it lazily at the
+# end of a session that ran no hypothesis test, and pytest's assertion rewriting of it can hit CPython 3.11.7's
+# "AST constructor recursion depth mismatch" SystemError, failing a run whose tests all passed.
 
 os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
 os.environ.setdefault("LANGSMITH_TRACING", "false")
