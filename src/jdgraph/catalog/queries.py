@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from pgvector import Vector
 
 from jdgraph.catalog.db import Database, get_database
 from jdgraph.catalog.models import (
@@ -111,8 +112,7 @@ class Catalog:
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             vectors = self.embeddings.embed_array([cleaned[i] for i in missing])
-            for i, vec in zip(missing, vectors, strict=True):
-                candidates = self._nearest_skills(vec, k=5)
+            for i, candidates in zip(missing, self.nearest_skills_batch(vectors, k=5), strict=True):
                 top = candidates[0] if candidates else None
                 if top is not None and top.score >= accept:
                     results[i] = SkillMatch(
@@ -128,31 +128,47 @@ class Catalog:
                     results[i] = SkillMatch(term=cleaned[i], score=top.score if top else 0.0, candidates=candidates)
         return [r for r in results if r is not None]
 
-    def _nearest_skills(self, vector: np.ndarray, *, k: int, ef_search: int = 80) -> list[SkillCandidate]:
-        """Top-k skills by their best alias embedding (several aliases of one skill count once)."""
+    def _nearest_skills(self, vector: np.ndarray, *, k: int) -> list[SkillCandidate]:
+        return self.nearest_skills_batch(vector[None, :], k=k)[0]
+
+    def nearest_skills_batch(self, vectors: np.ndarray, *, k: int, ef_search: int = 80) -> list[list[SkillCandidate]]:
+        """For each vector, the top-k skills by their best alias embedding (several aliases of one skill count
+        once). One round trip for the whole batch: each vector's neighbours come from a LATERAL index scan."""
+        if len(vectors) == 0:
+            return []
         with self.db.connection() as conn:
             conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
             rows = conn.execute(
-                f"""WITH near AS (
-                        SELECT a.id AS alias_id, a.alias, a.skill_id, 1 - (a.embedding <=> %s) AS score
-                        FROM skill_aliases a WHERE a.embedding IS NOT NULL
-                        ORDER BY a.embedding <=> %s LIMIT %s)
-                    SELECT DISTINCT ON (n.skill_id) n.alias_id, n.alias, n.score, {_SKILL_COLS}
-                    FROM near n JOIN skills s ON s.id = n.skill_id WHERE s.status <> 'retired'
-                    ORDER BY n.skill_id, n.score DESC""",
-                (vector, vector, k * 4),
+                f"""SELECT q.i, n.alias_id, n.alias, n.score, {_SKILL_COLS}
+                    FROM unnest(%s::vector[]) WITH ORDINALITY AS q(v, i)
+                    CROSS JOIN LATERAL (
+                        SELECT DISTINCT ON (near.skill_id) near.alias_id, near.alias, near.skill_id, near.score
+                        FROM (SELECT a.id AS alias_id, a.alias, a.skill_id, 1 - (a.embedding <=> q.v) AS score
+                              FROM skill_aliases a WHERE a.embedding IS NOT NULL
+                              ORDER BY a.embedding <=> q.v LIMIT %s) near
+                        ORDER BY near.skill_id, near.score DESC) n
+                    JOIN skills s ON s.id = n.skill_id WHERE s.status <> 'retired'""",
+                ([Vector(v) for v in vectors], k * 4),
             ).fetchall()
-        rows.sort(key=lambda r: (-r["score"], r["slug"]))
-        return [
-            SkillCandidate(
-                skill=_skill(r),
-                score=round(float(r["score"]), 4),
-                match_via="embedding",
-                alias=r["alias"],
-                alias_id=r["alias_id"],
+        per_vector: list[list[dict[str, Any]]] = [[] for _ in range(len(vectors))]
+        for r in rows:
+            per_vector[r["i"] - 1].append(r)
+        out: list[list[SkillCandidate]] = []
+        for group in per_vector:
+            group.sort(key=lambda r: (-r["score"], r["slug"]))
+            out.append(
+                [
+                    SkillCandidate(
+                        skill=_skill(r),
+                        score=round(float(r["score"]), 4),
+                        match_via="embedding",
+                        alias=r["alias"],
+                        alias_id=r["alias_id"],
+                    )
+                    for r in group[:k]
+                ]
             )
-            for r in rows[:k]
-        ]
+        return out
 
     def search_skills(self, text: str, k: int = 10) -> list[SkillCandidate]:
         """Ranked skills for free text: lexical alias hits first (score 1.0), then embedding neighbours."""
@@ -249,16 +265,21 @@ class Catalog:
         out: dict[int, list[KraMatch]] = {}
         with self.db.connection() as conn:
             conn.execute("SET LOCAL hnsw.ef_search = 100")
-            for sentence, vec in zip(sentences, vectors, strict=True):
-                rows = conn.execute(
-                    """SELECT id, role_id, text, 1 - (embedding <=> %s) AS sim FROM role_kras
-                       WHERE embedding IS NOT NULL ORDER BY embedding <=> %s LIMIT %s""",
-                    (vec, vec, per_sentence),
-                ).fetchall()
-                for r in rows:
-                    out.setdefault(r["role_id"], []).append(
-                        KraMatch(kra_id=r["id"], kra=r["text"], sentence=sentence, similarity=round(float(r["sim"]), 4))
-                    )
+            rows = conn.execute(
+                """SELECT q.i, k.id, k.role_id, k.text, k.sim
+                   FROM unnest(%s::vector[]) WITH ORDINALITY AS q(v, i)
+                   CROSS JOIN LATERAL (
+                       SELECT id, role_id, text, 1 - (embedding <=> q.v) AS sim FROM role_kras
+                       WHERE embedding IS NOT NULL ORDER BY embedding <=> q.v LIMIT %s) k
+                   ORDER BY q.i, k.sim DESC""",
+                ([Vector(v) for v in vectors], per_sentence),
+            ).fetchall()
+        for r in rows:
+            out.setdefault(r["role_id"], []).append(
+                KraMatch(
+                    kra_id=r["id"], kra=r["text"], sentence=sentences[r["i"] - 1], similarity=round(float(r["sim"]), 4)
+                )
+            )
         for role_id, matches in out.items():
             # One pair per KRA (its best sentence), best first.
             by_kra: dict[int, KraMatch] = {}
@@ -276,17 +297,20 @@ class Catalog:
             return {}
         out: dict[int, dict[int, KraMatch]] = {}
         with self.db.connection() as conn:
-            for sentence, vec in zip(sentences, vectors, strict=True):
-                rows = conn.execute(
-                    """SELECT id, role_id, text, 1 - (embedding <=> %s) AS sim FROM role_kras
-                       WHERE role_id = ANY(%s) AND embedding IS NOT NULL""",
-                    (vec, sorted(role_ids)),
-                ).fetchall()
-                for r in rows:
-                    per_role = out.setdefault(r["role_id"], {})
-                    sim = round(float(r["sim"]), 4)
-                    if r["id"] not in per_role or per_role[r["id"]].similarity < sim:
-                        per_role[r["id"]] = KraMatch(kra_id=r["id"], kra=r["text"], sentence=sentence, similarity=sim)
+            # Each KRA once, with its best sentence (the earliest among equal rounded similarities).
+            rows = conn.execute(
+                """SELECT DISTINCT ON (k.id) k.id, k.role_id, k.text, q.i,
+                          round((1 - (k.embedding <=> q.v))::numeric, 4) AS sim
+                   FROM unnest(%s::vector[]) WITH ORDINALITY AS q(v, i)
+                   CROSS JOIN role_kras k
+                   WHERE k.role_id = ANY(%s) AND k.embedding IS NOT NULL
+                   ORDER BY k.id, sim DESC, q.i""",
+                ([Vector(v) for v in vectors], sorted(role_ids)),
+            ).fetchall()
+        for r in rows:
+            out.setdefault(r["role_id"], {})[r["id"]] = KraMatch(
+                kra_id=r["id"], kra=r["text"], sentence=sentences[r["i"] - 1], similarity=float(r["sim"])
+            )
         return {
             role_id: sorted(m.values(), key=lambda x: (-x.similarity, x.kra_id))[:top] for role_id, m in out.items()
         }

@@ -206,8 +206,8 @@ def deterministic_extract(
     responsibility = [s for s in sentences if s.is_bullet or (s.section and "respons" in s.section.lower())]
     if responsibility:
         vectors = catalog.embeddings.embed_array([s.text for s in responsibility])
-        for sentence, vec in zip(responsibility, vectors, strict=True):
-            for cand in catalog._nearest_skills(vec, k=1):
+        for sentence, nearest in zip(responsibility, catalog.nearest_skills_batch(vectors, k=1), strict=True):
+            for cand in nearest:
                 if cand.score >= embedding_threshold and cand.skill.slug not in findings:
                     findings[cand.skill.slug] = SkillFinding(
                         cand.skill.display_name,
