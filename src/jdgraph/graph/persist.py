@@ -95,23 +95,25 @@ def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[
     return items
 
 
-def _new_kras(state: State, role_slug: str | None, threshold: float) -> list[str]:
-    if not role_slug:
+def _bullets(state: State) -> tuple[list[str], np.ndarray]:
+    """The JD's responsibility bullets and their embeddings: computed once, used for new KRAs and the centroid."""
+    texts = [s.text for s in responsibility_for_kras(state)]
+    return texts, _catalog().embeddings.embed_array(texts)
+
+
+def _new_kras(texts: list[str], vectors: np.ndarray, role_slug: str | None, threshold: float) -> list[str]:
+    if not role_slug or not texts:
         return []
     catalog = _catalog()
-    sents = responsibility_for_kras(state)[:30]
-    if not sents:
-        return []
-    vectors = catalog.embeddings.embed_array([s.text for s in sents])
     with catalog.db.connection() as conn:
         rows = conn.execute(
             "SELECT k.embedding FROM role_kras k JOIN roles r ON r.id = k.role_id WHERE r.slug = %s", (role_slug,)
         ).fetchall()
     if not rows:
-        return [s.text for s in sents]
+        return list(texts)
     kras = np.vstack([as_array(r["embedding"]) for r in rows])
     best = (vectors @ kras.T).max(axis=1)
-    return [s.text for s, sim in zip(sents, best, strict=True) if sim < threshold]
+    return [text for text, sim in zip(texts, best, strict=True) if sim < threshold]
 
 
 def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -128,13 +130,19 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         )
     else:
         decision = Decision.model_validate(state.decision)
-    new_kras = [] if rejected else _new_kras(state, decision.chosen_role.slug, ctx.new_kra_threshold)
+    bullets, bullet_vectors = ([], None) if rejected else _bullets(state)
+    new_kras = (
+        []
+        if bullet_vectors is None
+        else _new_kras(bullets[:30], bullet_vectors[:30], decision.chosen_role.slug, ctx.new_kra_threshold)
+    )
     queued = [] if rejected else _queue_items(state, decision, ctx, new_kras)
     outcomes: list[PersistOutcome] = []
     if not ctx.persist:
         outcomes.append(PersistOutcome(item=state.run_id, kind="run", outcome="skipped: persistence disabled"))
     else:
-        outcomes = _write(state, ctx, parsed, decision, queued, rejected)
+        jd_vector = None if bullet_vectors is None else _jd_vector(state, bullet_vectors)
+        outcomes = _write(state, parsed, decision, queued, rejected, jd_vector)
     timings = {**state.timings_ms, "persist": _ms(t0)}
     calls = [LLMCallRecord.model_validate(c) for c in state.llm_calls]
     result = ClassificationResult(
@@ -168,10 +176,14 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 
 
 def _write(
-    state: State, ctx: Context, parsed: ParsedJD, decision: Decision, queued: list[QueuedItem], rejected: bool
+    state: State,
+    parsed: ParsedJD,
+    decision: Decision,
+    queued: list[QueuedItem],
+    rejected: bool,
+    jd_vector: np.ndarray | None,  # embedded before the transaction takes any lock
 ) -> list[PersistOutcome]:
     catalog = _catalog()
-    jd_vector = None if rejected else _jd_vector(state)  # embed before the transaction takes any lock
     out: list[PersistOutcome] = []
     with catalog.db.connection() as conn, conn.transaction():
         inserted = conn.execute(
@@ -308,10 +320,10 @@ def _write(
     return out
 
 
-def _jd_vector(state: State) -> np.ndarray:
-    """The JD's embedding for the centroid: the normalised mean of its responsibility bullets."""
-    sents = [s.text for s in responsibility_for_kras(state)] or [state.text[:2000]]
-    vectors = _catalog().embeddings.embed_array(sents)
+def _jd_vector(state: State, bullet_vectors: np.ndarray) -> np.ndarray:
+    """The JD's embedding for the centroid: the normalised mean of its responsibility bullets (of the text's
+    start when it has no bullets)."""
+    vectors = bullet_vectors if len(bullet_vectors) else _catalog().embeddings.embed_array([state.text[:2000]])
     jd = vectors.mean(axis=0)
     return jd / (np.linalg.norm(jd) or 1.0)
 
