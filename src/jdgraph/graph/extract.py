@@ -192,8 +192,6 @@ def deterministic_extract(
     for m in _coordination_mentions(text, sentences):
         mentions.append(m)
     for m in _list_items(text, sentences):
-        if any(s <= m.start and m.end <= e for s, e in covered):
-            continue
         if any(s < m.end and m.start < e for s, e in covered):
             continue  # overlaps a catalog phrase ("Rust frameworks"): the catalog phrase wins
         mentions.append(m)

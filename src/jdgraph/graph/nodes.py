@@ -14,7 +14,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from jdgraph.catalog.queries import Catalog, get_catalog
+from jdgraph.catalog.queries import get_catalog
 from jdgraph.errors import LLMError
 from jdgraph.graph.context import Context
 from jdgraph.graph.enrich import enrich
@@ -53,10 +53,6 @@ _NON_RESPONSIBILITY = (
     "evaluation",
     "process",
 )
-
-
-def _catalog() -> Catalog:
-    return get_catalog()
 
 
 def _ms(t0: float) -> float:
@@ -103,7 +99,7 @@ def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
     text = normalise_text(check_input(state.jd_text))
-    catalog = _catalog()
+    catalog = get_catalog()
     warnings: list[str] = []
     parsed, recorder = _structured_or_fallback(
         "parse",
@@ -162,7 +158,7 @@ def _finding_from_dict(d: dict[str, Any]) -> SkillFinding:
 def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
-    catalog = _catalog()
+    catalog = get_catalog()
     parsed = ParsedJD.model_validate(state.parsed)
     sents = _responsibility_sentences(state.text)  # not the company blurb, perks or the offer
     warnings: list[str] = []
@@ -209,7 +205,7 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
-    catalog = _catalog()
+    catalog = get_catalog()
     parsed = ParsedJD.model_validate(state.parsed)
     findings = [_finding_from_dict(d) for d in state.extracted]
     skills = resolve_skills(findings, catalog, accept=ctx.embedding_accept)

@@ -17,9 +17,10 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from jdgraph.catalog.normalize import normalize_alias, normalize_text
+from jdgraph.catalog.queries import get_catalog
 from jdgraph.embeddings import as_array
 from jdgraph.graph.context import Context
-from jdgraph.graph.nodes import _catalog, _ms, responsibility_for_kras, skills_of
+from jdgraph.graph.nodes import _ms, responsibility_for_kras, skills_of
 from jdgraph.graph.schemas import (
     ClassificationResult,
     Decision,
@@ -98,13 +99,13 @@ def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[
 def _bullets(state: State) -> tuple[list[str], np.ndarray]:
     """The JD's responsibility bullets and their embeddings: computed once, used for new KRAs and the centroid."""
     texts = [s.text for s in responsibility_for_kras(state)]
-    return texts, _catalog().embeddings.embed_array(texts)
+    return texts, get_catalog().embeddings.embed_array(texts)
 
 
 def _new_kras(texts: list[str], vectors: np.ndarray, role_slug: str | None, threshold: float) -> list[str]:
     if not role_slug or not texts:
         return []
-    catalog = _catalog()
+    catalog = get_catalog()
     with catalog.db.connection() as conn:
         rows = conn.execute(
             "SELECT k.embedding FROM role_kras k JOIN roles r ON r.id = k.role_id WHERE r.slug = %s", (role_slug,)
@@ -161,7 +162,7 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         warnings=state.warnings,
     )
     if ctx.persist and outcomes and outcomes[0].outcome == "saved":
-        catalog = _catalog()
+        catalog = get_catalog()
         with catalog.db.connection() as conn:
             conn.execute(
                 "UPDATE runs SET result = %s, node_timings = %s WHERE run_id = %s",
@@ -183,7 +184,7 @@ def _write(
     rejected: bool,
     jd_vector: np.ndarray | None,  # embedded before the transaction takes any lock
 ) -> list[PersistOutcome]:
-    catalog = _catalog()
+    catalog = get_catalog()
     out: list[PersistOutcome] = []
     with catalog.db.connection() as conn, conn.transaction():
         inserted = conn.execute(
@@ -323,7 +324,7 @@ def _write(
 def _jd_vector(state: State, bullet_vectors: np.ndarray) -> np.ndarray:
     """The JD's embedding for the centroid: the normalised mean of its responsibility bullets (of the text's
     start when it has no bullets)."""
-    vectors = bullet_vectors if len(bullet_vectors) else _catalog().embeddings.embed_array([state.text[:2000]])
+    vectors = bullet_vectors if len(bullet_vectors) else get_catalog().embeddings.embed_array([state.text[:2000]])
     jd = vectors.mean(axis=0)
     return jd / (np.linalg.norm(jd) or 1.0)
 
