@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
+from jdgraph.errors import JdgraphError
 from jdgraph.graph.context import Context
 from jdgraph.graph.schemas import ClassificationResult
 from jdgraph.graph.state import InputState
@@ -80,3 +84,36 @@ def resume(run_id: str, **context: Any) -> ClassificationResult:
     app = compiled_graph(durable=True)
     out = app.invoke(None, config={"configurable": {"thread_id": run_id}}, context=Context.from_env(**context))
     return ClassificationResult.model_validate(out["result"])
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    id: str
+    text: str
+    title: str | None = None
+    company: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    id: str
+    result: ClassificationResult | None = None
+    error: JdgraphError | None = None
+
+
+def classify_many(items: Iterable[BatchItem], *, concurrency: int = 2, **context: Any) -> Iterator[BatchOutcome]:
+    """Classify many JDs on a thread pool, yielding outcomes in input order.
+
+    A JD that fails with a :class:`JdgraphError` yields its error and the batch goes on (nothing is lost);
+    anything else is a bug and propagates. Concurrent runs share one embedder, whose calls are coalesced into
+    larger model batches (:class:`jdgraph.embeddings.CoalescingEmbeddings`).
+    """
+
+    def run(item: BatchItem) -> BatchOutcome:
+        try:
+            return BatchOutcome(item.id, classify(item.text, title=item.title, company=item.company, **context))
+        except JdgraphError as exc:
+            return BatchOutcome(item.id, error=exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="jdgraph-batch") as pool:
+        yield from pool.map(run, items)

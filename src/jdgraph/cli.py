@@ -308,7 +308,7 @@ def classify_cmd(
     get_catalog()  # start the server, migrate, load the starter catalog once, before any worker thread
     overrides: dict[str, Any] = {"persist": not no_persist}
     if model:
-        overrides.update(parse_model=model, extract_model=model, adjudicate_model=model)
+        overrides.update(parse_model=model, extract_model=model, adjudicate_model=model, enrich_model=model)
     if batch is not None:
         _classify_batch(batch, overrides, concurrency)
         return
@@ -332,11 +332,9 @@ def classify_cmd(
 
 
 def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
     from rich.progress import Progress
 
-    from jdgraph.api import classify
+    from jdgraph.api import BatchItem, classify_many
 
     if not path.exists():
         raise InputError(f"batch file {path} does not exist")
@@ -346,23 +344,25 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> 
             continue
         try:
             item = json.loads(line)
-            items.append((item["id"], item["text"], item.get("title")))
+            items.append(BatchItem(str(item["id"]), item["text"], item.get("title"), item.get("company")))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{n}: expected a JSON object with 'id' and 'text' ({exc})") from exc
-
-    def run(item: tuple[Any, str, str | None]) -> dict[str, Any]:
-        try:
-            r = classify(item[1], title=item[2], **overrides)
-            return {"id": item[0], "result": r.model_dump(mode="json")}
-        except JdgraphError as exc:  # one bad line does not stop the batch, and is reported, not lost
-            return {"id": item[0], "error": exc.message}
-
-    with Progress(console=err_console) as progress, ThreadPoolExecutor(max_workers=concurrency) as pool:
+    failed = 0
+    with Progress(console=err_console) as progress:
         task = progress.add_task("classifying", total=len(items))
-        for out in pool.map(run, items):
-            sys.stdout.write(json.dumps(out) + "\n")
+        for outcome in classify_many(items, concurrency=concurrency, **overrides):
+            if outcome.result is not None:
+                line_out: dict[str, Any] = {"id": outcome.id, "result": outcome.result.model_dump(mode="json")}
+            else:  # one bad line does not stop the batch, and is reported, not lost
+                failed += 1
+                error = outcome.error
+                line_out = {"id": outcome.id, "error": error.message if error else "unknown error"}
+            sys.stdout.write(json.dumps(line_out) + "\n")
             sys.stdout.flush()
             progress.advance(task)
+    if failed:
+        err_console.print(f"[yellow]{failed} of {len(items)} JDs failed; their lines carry an 'error'[/yellow]")
+        raise typer.Exit(1)
 
 
 @runs_app.command("list")

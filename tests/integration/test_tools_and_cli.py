@@ -79,6 +79,37 @@ def test_cli_batch_writes_one_line_per_input(catalog, tmp_path: Path) -> None:
     assert {"slug", "display_name", "source_id", "score"} <= set(lines[0]["candidates"][0])
 
 
+def test_cli_classify_batch_keeps_order_and_reports_bad_lines(catalog, tmp_path: Path) -> None:
+    rust = (Path(__file__).parents[2] / "examples" / "rust-developer.txt").read_text(encoding="utf-8")
+    nurse = (
+        "Registered Nurse\nResponsibilities:\n- Administer medication and monitor patient vital signs\n"
+        "- Maintain accurate patient records\nRequirements:\n- Current RN license\n- 2+ years of ward experience"
+    )
+    batch = tmp_path / "jds.jsonl"
+    lines_in = [
+        {"id": "rust", "text": rust},
+        {"id": "empty", "text": "   "},
+        {"id": "nurse", "text": nurse, "title": "Registered Nurse"},
+    ]
+    batch.write_text("\n".join(json.dumps(x) for x in lines_in) + "\n", encoding="utf-8")
+    out = _cli(catalog, "classify", "--no-persist", "--concurrency", "2", "--batch", str(batch))
+    assert out.returncode == 1, out.stderr  # one line failed; the others are still written
+    assert "1 of 3 JDs failed" in out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["rust", "empty", "nurse"]
+    assert lines[0]["result"]["decision"]["chosen_role"]["slug"] == "systems-software-engineer"
+    assert "empty" in lines[1]["error"] and "result" not in lines[1]
+    assert lines[2]["result"]["decision"]["chosen_role"]["slug"] == "registered-nurse"
+
+
+def test_cli_classify_batch_names_the_bad_line(catalog, tmp_path: Path) -> None:
+    batch = tmp_path / "bad.jsonl"
+    batch.write_text('{"id": "a", "text": "x"}\n{"id": "b"}\n', encoding="utf-8")
+    out = _cli(catalog, "classify", "--no-persist", "--batch", str(batch))
+    assert out.returncode == 2
+    assert f"{batch}:2" in out.stderr and "'text'" in out.stderr
+
+
 def test_cli_unreachable_database_names_host_not_password(catalog) -> None:
     env = {**os.environ, "DATABASE_URL": "postgresql://bob:hunter2@127.0.0.1:1/catalog"}
     out = subprocess.run(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Order matters: "++" before "+", and symbols before the catch-all strip.
 _SYMBOLS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -30,6 +31,7 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", stripped).casefold()
 
 
+@lru_cache(maxsize=1 << 16)  # the extractor normalises every n-gram of every JD; most repeat
 def normalize_alias(text: str) -> str:
     """The normalised key of an alias: casefolded, accents removed, symbols spelled, separators dropped."""
     value = _fold(text)

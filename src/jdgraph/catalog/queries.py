@@ -29,7 +29,7 @@ from jdgraph.catalog.models import (
     SkillRef,
 )
 from jdgraph.catalog.normalize import normalize_alias
-from jdgraph.embeddings import CachedEmbeddings, ModelEmbeddings, make_embeddings
+from jdgraph.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings, make_embeddings
 from jdgraph.errors import InputError, NotFoundError
 
 DEFAULT_EMBEDDING_ACCEPT = 0.80
@@ -66,7 +66,9 @@ class Catalog:
 
     def __init__(self, db: Database, embeddings: ModelEmbeddings) -> None:
         self.db = db
-        self.embeddings = embeddings if isinstance(embeddings, CachedEmbeddings) else CachedEmbeddings(embeddings, db)
+        if not isinstance(embeddings, CachedEmbeddings):
+            embeddings = CachedEmbeddings(CoalescingEmbeddings(embeddings), db)
+        self.embeddings = embeddings
 
     # -- skills ---------------------------------------------------------------------------------------------
     def lookup_skill(self, term: str, *, accept: float = DEFAULT_EMBEDDING_ACCEPT) -> SkillMatch:
@@ -74,7 +76,9 @@ class Catalog:
         return self.lookup_skills([term], accept=accept)[0]
 
     def lookup_skills(self, terms: Sequence[str], *, accept: float = DEFAULT_EMBEDDING_ACCEPT) -> list[SkillMatch]:
-        """Batched :meth:`lookup_skill`: one lexical query for all terms, one embedding batch for the misses."""
+        """Batched :meth:`lookup_skill`: one lexical query for all terms, one embedding batch for the misses.
+
+        ``accept`` above 1 means lexical only: misses come back unmatched without embedding anything."""
         cleaned = [clean_query(t, what="skill term") for t in terms]
         norms = [normalize_alias(t) for t in cleaned]
         results: list[SkillMatch | None] = [None] * len(cleaned)
@@ -110,7 +114,10 @@ class Catalog:
                 candidates=candidates,
             )
         missing = [i for i, r in enumerate(results) if r is None]
-        if missing:
+        if accept > 1.0:
+            for i in missing:
+                results[i] = SkillMatch(term=cleaned[i], score=0.0)
+        elif missing:
             vectors = self.embeddings.embed_array([cleaned[i] for i in missing])
             for i, candidates in zip(missing, self.nearest_skills_batch(vectors, k=5), strict=True):
                 top = candidates[0] if candidates else None

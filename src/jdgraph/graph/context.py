@@ -18,6 +18,7 @@ class Context:
     parse_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     extract_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     adjudicate_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
+    enrich_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     embedding_accept: float = field(default=0.80, metadata={"description": "min cosine to accept an embedding alias"})
     alias_learn: float = field(default=0.88, metadata={"description": "embedding matches above this propose an alias"})
     extract_embedding: float = field(

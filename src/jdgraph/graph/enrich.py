@@ -1,11 +1,15 @@
-"""Client output enrichment (deterministic rules): nature of work, AI index 0–5, tech-stack maturity, skill
-clusters. Every value is computed from the JD text and the matched catalog skills, with its evidence."""
+"""Client output enrichment: nature of work, AI index 0–5, tech-stack maturity, skill clusters.
+
+The deterministic rules compute every value from the JD text and the matched catalog skills, with evidence.
+An LLM may replace the judgement fields (:func:`merge_llm_enrichment`); the skill clusters always come from the
+catalog's links, and the AI index is always the clamped sum of its breakdown.
+"""
 
 from __future__ import annotations
 
 import re
 
-from jdgraph.graph.schemas import Enrichment, ResolvedSkill
+from jdgraph.graph.schemas import Enrichment, LLMEnrichment, ResolvedSkill
 from jdgraph.graph.text import Sentence
 
 _AI_SKILLS = {
@@ -145,4 +149,33 @@ def enrich(skills: list[ResolvedSkill], sentences: list[Sentence], title: str | 
         tech_stack_maturity=maturity,
         tech_stack_reasoning=reason,
         skill_clusters=clusters,
+    )
+
+
+# The AI-index factors and each one's ceiling: the model's breakdown is clamped to these, never trusted as is.
+AI_INDEX_CAPS = {
+    "title_match": 1.5,
+    "ai_skill_primary": 1.5,
+    "ai_skill_secondary": 0.5,
+    "on_ai_team": 0.5,
+    "builds_ai_products": 1.0,
+}
+
+
+def merge_llm_enrichment(rules: Enrichment, llm: LLMEnrichment, jd_text: str) -> Enrichment:
+    """The model's judgement fields over the rule-based enrichment, kept within the same contract."""
+    given = llm.ai_index_breakdown.model_dump()
+    breakdown = {k: round(min(cap, max(0.0, float(given[k]))), 2) for k, cap in AI_INDEX_CAPS.items()}
+    evidence = llm.nature_of_work_evidence
+    if evidence and evidence.strip() not in jd_text:
+        evidence = None  # a sentence the JD does not contain is not evidence
+    return rules.model_copy(
+        update={
+            "nature_of_work": llm.nature_of_work,
+            "nature_of_work_evidence": evidence,
+            "ai_index": round(min(5.0, sum(breakdown.values())), 2),
+            "ai_index_breakdown": breakdown,
+            "tech_stack_maturity": llm.tech_stack_maturity,
+            "tech_stack_reasoning": llm.tech_stack_reasoning,
+        }
     )

@@ -184,6 +184,11 @@ def _list_items(text: str, sentences: list[Sentence]) -> list[Mention]:
     return out
 
 
+def implies_skills(sentence: Sentence) -> bool:
+    """A bullet or a responsibilities sentence: compared by embedding with the catalog's skills."""
+    return sentence.is_bullet or bool(sentence.section and "respons" in sentence.section.lower())
+
+
 def deterministic_extract(
     text: str, sentences: list[Sentence], *, title: str | None, catalog: Catalog, embedding_threshold: float
 ) -> list[SkillFinding]:
@@ -201,7 +206,7 @@ def deterministic_extract(
         finding = findings.setdefault(key, SkillFinding(m.name, m.extracted_by, slug_hint=m.slug_hint))
         finding.mentions.append(m)
     # Responsibility sentences that imply a skill no phrase named.
-    responsibility = [s for s in sentences if s.is_bullet or (s.section and "respons" in s.section.lower())]
+    responsibility = [s for s in sentences if implies_skills(s)]
     if responsibility:
         vectors = catalog.embeddings.embed_array([s.text for s in responsibility])
         for sentence, nearest in zip(responsibility, catalog.nearest_skills_batch(vectors, k=1), strict=True):

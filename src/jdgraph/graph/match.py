@@ -42,17 +42,23 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
     if not findings:
         return []
     matches = catalog.lookup_skills([f.name for f in findings], accept=accept)
+    # "multi-threading and asynchronous programming": a coordinated item that missed is retried without the
+    # shared head word, lexically, in one batch.
+    retry_at = [
+        i
+        for i, (f, m) in enumerate(zip(findings, matches, strict=True))
+        if m.skill is None and f.extracted_by == "coordination" and f.name.rsplit(" ", 1)[0].strip()
+    ]
+    if retry_at:
+        retries = catalog.lookup_skills([findings[i].name.rsplit(" ", 1)[0] for i in retry_at], accept=2.0)
+        for i, retry in zip(retry_at, retries, strict=True):
+            if retry.skill is not None:
+                matches[i] = retry
     by_slug: dict[str, ResolvedSkill] = {}
     skill_ids: dict[str, int] = {}
     new: dict[str, ResolvedSkill] = {}
     for finding, match in zip(findings, matches, strict=True):
         evidence = [SkillEvidence(sentence=m.sentence.text, start=m.start, end=m.end) for m in finding.mentions]
-        if match.skill is None and finding.extracted_by == "coordination":
-            # "multi-threading and asynchronous programming": try the item without the shared head word.
-            item = finding.name.rsplit(" ", 1)[0]
-            retry = catalog.lookup_skill(item, accept=2.0) if item.strip() else match
-            if retry.skill is not None:
-                match = retry
         if match.skill is not None:
             slug = match.skill.slug
             if slug in by_slug:

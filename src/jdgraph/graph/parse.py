@@ -91,7 +91,7 @@ _COMPANY_SENTENCE = re.compile(
 
 
 @lru_cache(maxsize=1)
-def _country_patterns() -> list[tuple[re.Pattern[str], str, str]]:
+def _country_patterns() -> list[tuple[re.Pattern[str], dict[str, tuple[str, str]]]]:
     names: list[tuple[str, str, str]] = []
     extra = {
         "United States": ["USA", "U.S.", "US", "United States of America"],
@@ -109,25 +109,34 @@ def _country_patterns() -> list[tuple[re.Pattern[str], str, str]]:
         forms = {country.name, display, *extra.get(country.name, []), *extra.get(display, [])}
         for form in forms:
             names.append((form, display if country.name not in ("Türkiye",) else "Turkey", country.alpha_2))
+    # Two alternations (capitals-only short forms such as "US"/"UK", and case-insensitive names), longest form
+    # first so "Papua New Guinea" wins over "Guinea": two scans of the text instead of one per country name.
     names.sort(key=lambda n: -len(n[0]))
-    out = []
-    for form, display, code in names:
-        flags = 0 if len(form) <= 4 else re.I  # "US", "UK" only in capitals
-        out.append((re.compile(rf"(?<![\w.]){re.escape(form)}(?![\w])", flags), display, code))
+    exact = {form: (display, code) for form, display, code in names if len(form) <= 4}
+    folded = {form.casefold(): (display, code) for form, display, code in names if len(form) > 4}
+    out: list[tuple[re.Pattern[str], dict[str, tuple[str, str]]]] = []
+    for table, flags in ((exact, 0), (folded, re.I)):
+        alternation = "|".join(re.escape(f) for f in sorted(table, key=len, reverse=True))
+        out.append((re.compile(rf"(?<![\w.])(?:{alternation})(?![\w])", flags), table))
     return out
 
 
 def find_countries(text: str) -> list[tuple[str, str, int]]:
     """(country, ISO code, position) of each country named in the text, in order of first mention."""
+    hits: list[tuple[int, int, str, str]] = []
+    for pattern, forms in _country_patterns():
+        case_insensitive = bool(pattern.flags & re.I)
+        for m in pattern.finditer(text):
+            display, code = forms[m.group(0).casefold() if case_insensitive else m.group(0)]
+            hits.append((m.start(), m.end(), display, code))
     found: dict[str, tuple[str, str, int]] = {}
     taken: list[tuple[int, int]] = []
-    for pattern, display, code in _country_patterns():
-        for m in pattern.finditer(text):
-            if any(s <= m.start() < e for s, e in taken):
-                continue
-            taken.append((m.start(), m.end()))
-            if code not in found or found[code][2] > m.start():
-                found[code] = (display, code, m.start())
+    for start, end, display, code in sorted(hits, key=lambda h: (-(h[1] - h[0]), h[0])):
+        if any(s < end and start < e for s, e in taken):
+            continue  # "Guinea" inside "Papua New Guinea"
+        taken.append((start, end))
+        if code not in found or found[code][2] > start:
+            found[code] = (display, code, start)
     return sorted(found.values(), key=lambda x: x[2])
 
 

@@ -218,6 +218,36 @@ class Enrichment(BaseModel):
     skill_clusters: dict[str, list[str]] = Field(default_factory=dict)
 
 
+NatureOfWork = Literal[
+    "Research and experimentation",
+    "Performance and production support",
+    "Building new products",
+    "Operations and service delivery",
+    "Selling and growing accounts",
+    "Teaching and advising",
+    "General",
+]
+TechStackMaturity = Literal["Modern Cloud Native", "Established", "Legacy", "Not applicable"]
+
+
+class AIIndexBreakdown(BaseModel):
+    title_match: float = Field(description="0 to 1.5: the title is an AI/ML role")
+    ai_skill_primary: float = Field(description="0 to 1.5: required AI/ML skills")
+    ai_skill_secondary: float = Field(description="0 to 0.5: nice-to-have AI/ML skills")
+    on_ai_team: float = Field(description="0 to 0.5: the job sits in an AI/ML team")
+    builds_ai_products: float = Field(description="0 to 1: the job builds AI products or features")
+
+
+class LLMEnrichment(BaseModel):
+    """What the enrich prompt returns. Skill clusters are not asked for: they come from the catalog's links."""
+
+    nature_of_work: NatureOfWork
+    nature_of_work_evidence: str | None = Field(None, description="The JD sentence that shows it, verbatim")
+    ai_index_breakdown: AIIndexBreakdown
+    tech_stack_maturity: TechStackMaturity
+    tech_stack_reasoning: str
+
+
 class ClassificationResult(BaseModel):
     """Everything a run produced (what the reference system's run page shows, without its bugs)."""
 
