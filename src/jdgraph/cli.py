@@ -417,6 +417,12 @@ def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
         _print_result(result)
 
 
+# Registered last: the eval commands reuse handle_errors from this module.
+from jdgraph.evals.cli import eval_app  # noqa: E402
+
+app.add_typer(eval_app, name="eval")
+
+
 def main() -> None:
     app()
 

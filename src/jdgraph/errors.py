@@ -111,3 +111,13 @@ class LLMError(JdgraphError):
 
 class LLMOutputError(LLMError):
     """The model answered, but its output did not validate against the schema (even after repair)."""
+
+
+class GoldenError(InputError):
+    """A golden file that does not validate; the message names the file and line."""
+
+
+class EvalGateError(JdgraphError):
+    """An evaluation metric is below its threshold or regressed beyond its tolerance (the CI gate)."""
+
+    exit_code = 1

@@ -31,6 +31,7 @@ class Context:
     llm_timeout_s: float = field(default=30.0, metadata={"description": "per-request model timeout"})
     llm_max_attempts: int = field(default=3, metadata={"description": "attempts per call on 429/5xx/timeout"})
     prompts_dir: str | None = field(default=None, metadata={"description": "folder overriding prompt files"})
+    repeat_index: int = field(default=0, metadata={"description": "evals: which repeat (and recording) this run is"})
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Context:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
-from jdgraph.graph.parse import catalog_index, requirement_section
+from jdgraph.graph.parse import catalog_index
 from jdgraph.graph.text import Sentence
+from jdgraph.graph.verbs import phrase_keys
 
 _TOKEN = re.compile(r"(?<![\w.#+])\.?[A-Za-z0-9](?:[\w+#./&'’-]*[\w+#])?")
 _COORDINATION = re.compile(
@@ -32,6 +33,18 @@ _LIST_INTRO = re.compile(
     re.I,
 )
 _NICE_TO_HAVE = re.compile(r"nice|preferred|bonus|plus|desirable|optional|good to have", re.I)
+_OPTIONAL_SENTENCE = re.compile(
+    r"\b(nice[- ]to[- ]have|is a plus|are a plus|a plus\b|is a bonus|bonus|preferred|desirable|advantage|"
+    r"advantageous|good to have|optional|ideally|familiarity with)\b",
+    re.I,
+)
+
+
+def _optional_mention(mention: Mention) -> bool:
+    section = mention.sentence.section
+    return bool(section and _NICE_TO_HAVE.search(section)) or bool(_OPTIONAL_SENTENCE.search(mention.sentence.text))
+
+
 _GENERIC = {
     "frameworks",
     "framework",
@@ -115,6 +128,12 @@ def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> l
                 phrase = body[start:end].rstrip("'’")
                 phrase = re.sub(r"['’]s$", "", phrase)
                 hits = index.aliases.get(normalize_alias(phrase))
+                if not hits and n >= 2 and end - tokens[i + n - 1][0] > 3 and phrase[-1:].isalpha():
+                    # "applicant tracking system" for the alias "Applicant Tracking Systems", and back.
+                    folded = phrase[:-1] if phrase.endswith("s") and not phrase.endswith("ss") else phrase + "s"
+                    hits = [h for h in index.aliases.get(normalize_alias(folded), []) if not h["match_case"]]
+                if not hits and n >= 2:  # "plan lessons" → Lesson Planning; resolved through its slug hint
+                    hits = next((index.verb_phrases[k] for k in phrase_keys(phrase) if k in index.verb_phrases), None)
                 if not hits:
                     continue
                 hits = [h for h in hits if not h["match_case"] or h["alias"] == phrase]
@@ -221,8 +240,10 @@ def deterministic_extract(
     title_norm = normalize_alias(title or "")
     for finding in findings.values():
         in_title = bool(title_norm) and normalize_alias(finding.name) in title_norm
-        sections = [m.sentence.section for m in finding.mentions]
-        nice = all(s and _NICE_TO_HAVE.search(s) for s in sections)
-        required = any(requirement_section(s) for s in sections)
-        finding.is_primary = not nice and (in_title or required or len(finding.mentions) >= 2)
+        # Secondary = every mention sits in a nice-to-have section or sentence ("... is a plus", "Nice to have:").
+        # Anything the job asks for in its title, duties or requirements is primary; an inferred (embedding)
+        # skill needs the title or a second mention.
+        optional = all(_optional_mention(m) for m in finding.mentions)
+        named = finding.extracted_by != "embedding"
+        finding.is_primary = not optional and (in_title or named or len(finding.mentions) >= 2)
     return list(findings.values())

@@ -54,8 +54,11 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
     return round((input_tokens * prices[0] + output_tokens * prices[1]) / 1_000_000, 6)
 
 
-def make_chat_model(spec: str, *, timeout_s: float) -> BaseChatModel | None:
-    """``provider:model`` → a chat model (no client-side retries); ``none`` → None."""
+def make_chat_model(spec: str, *, timeout_s: float, headers: dict[str, str] | None = None) -> BaseChatModel | None:
+    """``provider:model`` → a chat model (no client-side retries); ``none`` → None.
+
+    ``headers`` go with every request (OpenAI-compatible servers): jdgraph sends the prompt's name@version and the
+    eval repeat index, which the evaluation's cassette server keys recordings on; providers ignore them."""
     if not spec or spec.lower() == "none":
         return None
     if ":" not in spec:
@@ -66,7 +69,9 @@ def make_chat_model(spec: str, *, timeout_s: float) -> BaseChatModel | None:
             # Any OpenAI-compatible server through OPENAI_BASE_URL (read by the client itself).
             from langchain_openai import ChatOpenAI
 
-            return ChatOpenAI(model=name, temperature=0, max_retries=0, timeout=timeout_s)
+            return ChatOpenAI(
+                model=name, temperature=0, max_retries=0, timeout=timeout_s, default_headers=headers or None
+            )
         # Other providers through LangChain's init_chat_model (needs `langchain` and the provider package).
         from langchain.chat_models import init_chat_model
 

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from jdgraph.catalog.models import SkillMatch
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
 from jdgraph.graph.extract import SkillFinding
@@ -54,6 +55,15 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
         for i, retry in zip(retry_at, retries, strict=True):
             if retry.skill is not None:
                 matches[i] = retry
+    # A phrase the extractor tied to a catalog skill without naming one of its aliases ("plan lessons" for
+    # Lesson Planning) resolves through that skill, as a normalised match, unless its own name matched lexically.
+    for i, finding in enumerate(findings):
+        m = matches[i]
+        if finding.slug_hint and m.match_via not in ("exact", "normalized"):
+            hinted = catalog.get_skill(finding.slug_hint)
+            matches[i] = SkillMatch(
+                term=finding.name, skill=hinted, match_via="normalized", score=1.0, alias=hinted.display_name
+            )
     by_slug: dict[str, ResolvedSkill] = {}
     skill_ids: dict[str, int] = {}
     new: dict[str, ResolvedSkill] = {}

@@ -64,6 +64,10 @@ def _records(recorder: LLMRecorder | None) -> list[dict[str, Any]]:
     return [r.model_dump() for r in recorder.records] if recorder else []
 
 
+def _llm_headers(prompt_ref: str, ctx: Context) -> dict[str, str]:
+    return {"X-Jdgraph-Prompt": prompt_ref, "X-Jdgraph-Repeat": str(ctx.repeat_index)}
+
+
 def _structured_or_fallback(
     node: str,
     spec: str,
@@ -77,10 +81,12 @@ def _structured_or_fallback(
 ) -> tuple[T | None, LLMRecorder | None]:
     """The LLM implementation of a step: its validated output, or None (no model configured, or the call failed
     after retries and repair, in which case the last record is marked ``fallback`` and a warning says so)."""
-    model = make_chat_model(spec, timeout_s=ctx.llm_timeout_s)
-    if model is None:
+    if not spec or spec.lower() == "none":
         return None, None
     prompt = load_prompt(node, ctx.prompts_dir)
+    model = make_chat_model(spec, timeout_s=ctx.llm_timeout_s, headers=_llm_headers(prompt.ref, ctx))
+    if model is None:
+        return None, None
     recorder = LLMRecorder(node, spec, prompt, start_seq=len(state.llm_calls))
     try:
         messages = system_and_user(prompt, **variables)
@@ -364,12 +370,12 @@ def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     warnings: list[str] = []
     recorder: LLMRecorder | None = None
     verdict: AdjudicationDecision | None = None
-    model = make_chat_model(ctx.adjudicate_model, timeout_s=ctx.llm_timeout_s)
+    prompt = load_prompt("adjudicate", ctx.prompts_dir)
+    model = make_chat_model(ctx.adjudicate_model, timeout_s=ctx.llm_timeout_s, headers=_llm_headers(prompt.ref, ctx))
     candidates = signals[:6]
     if model is not None:
         from jdgraph.tools import CATALOG_TOOLS
 
-        prompt = load_prompt("adjudicate", ctx.prompts_dir)
         recorder = LLMRecorder("adjudicate", ctx.adjudicate_model, prompt, start_seq=len(state.llm_calls))
         messages = system_and_user(
             prompt,

@@ -22,6 +22,7 @@ from jdgraph.graph.schemas import (
     SourceMarker,
 )
 from jdgraph.graph.text import BULLET, is_heading, source_marker
+from jdgraph.graph.verbs import verb_object_keys
 
 _JD_CUES = re.compile(
     r"\b(responsibilit\w*|requirements?|qualifications?|experience|we are (?:looking|hiring|seeking)|"
@@ -171,7 +172,13 @@ def parse_experience(text: str) -> Experience | None:
     for m in _EXPERIENCE.finditer(text):
         tail = text[m.end() : m.end() + 60].lower()
         head = text[max(0, m.start() - 40) : m.start()].lower()
-        if not re.search(r"experience|work|industry|professional|relevant|hands-on|background|in |with ", tail + head):
+        if re.match(r"\s*(?:old|ago|age|of age|history|of history|in business)\b", tail):
+            continue  # "founded 20 years ago", "18 years of age"
+        # "3+ years", "3-5 years" and "N years of <anything>" state experience in a JD; a bare "5 years" needs a cue.
+        stated = "+" in m.group(0) or m.group("max") is not None or m.group(0).lower().rstrip().endswith("of")
+        if not stated and not re.search(
+            r"experience|work|industry|professional|relevant|hands-on|background|in |with ", tail + head
+        ):
             continue
         low = float(m.group("min"))
         high = float(m.group("max")) if m.group("max") else None
@@ -218,8 +225,16 @@ def find_title(text: str, catalog_titles: set[str]) -> str | None:
     return None
 
 
-def gate(text: str) -> tuple[bool, str | None]:
-    """Is this a job description? (pass, reason when not)."""
+_YEARS_CUE = re.compile(r"\b\d{1,2}\s*\+?\s*(?:(?:-|–|to)\s*\d{1,2}\s*)?(?:years?|yrs?)\b", re.I)
+
+
+def gate(text: str, *, has_title: bool = False) -> tuple[bool, str | None]:
+    """Is this a job description? (pass, reason when not).
+
+    Three distinct cues are needed: JD vocabulary ("requirements", "you will"...), a stated number of years, and
+    a recognised job title (``has_title``: a role noun or a catalog title on a title line). Short, terse JDs
+    ("DevOps Engineer / - Automate... / Requirements: 4+ years") pass on title + years + one word; a recipe or
+    a news story, with none of them, does not."""
     words = re.findall(r"[A-Za-z]+", text)
     letters = sum(ch.isalpha() for ch in text)
     ascii_letters = sum(ch.isascii() and ch.isalpha() for ch in text)
@@ -232,17 +247,21 @@ def gate(text: str) -> tuple[bool, str | None]:
     if len(words) < 8:
         return False, f"the text is too short to be a job description ({len(words)} words)"
     cues = {m.group(0).lower() for m in _JD_CUES.finditer(text)}
+    if _YEARS_CUE.search(text):
+        cues.add("<years>")
+    if has_title:
+        cues.add("<title>")
     if len(cues) < 3:
         return False, "the text has none of the marks of a job description (role, responsibilities, requirements)"
     return True, None
 
 
 def deterministic_parse(text: str, *, title: str | None, company: str | None, catalog: Catalog) -> ParsedJD:
-    ok, reason = gate(text)
-    if not ok:
-        return ParsedJD(jd_type="reject", reject_reason=reason, role=title)
     index = catalog_index(catalog)
     role = title or find_title(text, index.role_titles)
+    ok, reason = gate(text, has_title=role is not None)
+    if not ok:
+        return ParsedJD(jd_type="reject", reject_reason=reason, role=title)
     lines = text.split("\n")
     # Sections.
     sections: list[ResponsibilitySection] = []
@@ -334,6 +353,12 @@ class CatalogIndex:
         for r in rows:
             self.aliases.setdefault(r["alias_norm"], []).append(dict(r))
         self.max_words = max((len(str(r["alias"]).split()) for r in rows), default=1)
+        # "plan lessons" → Lesson Planning (see jdgraph.graph.verbs); exact aliases win over these.
+        self.verb_phrases: dict[str, list[dict[str, object]]] = {}
+        for r in rows:
+            for key in verb_object_keys(str(r["alias"])):
+                if key not in self.aliases:
+                    self.verb_phrases.setdefault(key, []).append(dict(r))
         self.role_titles = {str(r["alias"]).casefold() for r in titles}
         # Certifications are catalog skills of nature CERTIFICATION; short or case-marked aliases match by case.
         self.certifications: list[tuple[str, re.Pattern[str]]] = []

@@ -1,0 +1,200 @@
+"""Evaluation reports: Markdown and a self-contained HTML page (inline SVG plots, no scripts or external assets).
+
+Both show the configuration (suite, models, prompt versions), each metric against its threshold and the
+baseline, per-case diffs of expected vs got for every case that did not pass, the role confusion, and cost and
+latency per node.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+
+from jdgraph.evals.runner import Baseline, CaseRun, Comparison, EvalRun
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def case_diff(case: CaseRun) -> list[tuple[str, str, str]]:
+    """(field, expected, got) rows for what differs in one case."""
+    exp, got = case.expected, case.output
+    if got is None:
+        return [("run", "a result", f"error: {case.error}")]
+    rows: list[tuple[str, str, str]] = []
+    if case.unrecorded:
+        rows.append(("recording", "cassette answers", f"no recording for {', '.join(case.unrecorded)}"))
+    if case.scores["role_top1"].score < 1:
+        want = exp.role or exp.route
+        rows.append(("role", ", ".join([want, *exp.role_alternates]), ", ".join(got.top_roles[:3]) or got.route))
+    if case.scores["route_accuracy"].score < 1:
+        rows.append(("route", exp.route, got.route if got.status != "rejected" else "rejected"))
+    skills = case.scores["skill_f1"]
+    if skills.score < 1:
+        rows.append(("skills", f"{len(exp.skills)} labelled", skills.reason))
+    primary = case.scores["primary_skill_f1"]
+    if primary.score < 1:
+        rows.append(("primary skills", "", primary.reason))
+    parse = case.scores["parse_accuracy"]
+    if parse.score < 1:
+        rows.append(("parse", "", parse.reason))
+    proposals = case.scores["new_skill_precision"]
+    if proposals.score < 1:
+        rows.append(("new skills", ", ".join(exp.new_skills) or "none", proposals.reason))
+    return rows
+
+
+def _baseline_value(baseline: Baseline | None, name: str) -> float | None:
+    return baseline.metrics.get(name) if baseline else None
+
+
+def markdown_report(run: EvalRun, baseline: Baseline | None = None, failures: list[str] | None = None) -> str:
+    c = run.config
+    out = [
+        f"# jdgraph eval: {c.suite} ({c.mode})",
+        "",
+        f"- suite: `{c.suite_path}` sha256 `{c.suite_sha256[:12]}`, {int(run.totals.get('cases', 0))} cases"
+        f" x {c.repeat} repeat(s)",
+        f"- models: {', '.join(f'{k}={v}' for k, v in c.models.items())}",
+        f"- prompts: {', '.join(f'{k}@{v}' for k, v in c.prompt_versions.items())}"
+        + (f" (from `{c.prompts_dir}`)" if c.prompts_dir else ""),
+        f"- cost ${run.totals.get('cost_usd', 0):.4f}, mean latency {run.totals.get('latency_ms_mean', 0):.0f} ms/case,"
+        f" wall {run.totals.get('wall_s', 0):.1f} s, {int(run.totals.get('llm_calls', 0))} LLM calls",
+        "",
+        "| metric | value | threshold | baseline | Δ | spread (min–max) |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, m in run.metrics.items():
+        base = _baseline_value(baseline, name)
+        delta = "" if base is None else f"{m.value - base:+.3f}"
+        spread = f"{m.min:.3f}–{m.max:.3f} (sd {m.std:.3f})" if c.repeat > 1 else ""
+        flag = " ❌" if m.value + 1e-9 < m.threshold else ""
+        out.append(f"| {name}{flag} | {m.value:.3f} | {m.threshold:.2f} | {_fmt(base)} | {delta} | {spread} |")
+    if failures is not None:
+        out += ["", "## Gate", ""]
+        out += ["PASS"] if not failures else [f"FAIL\n\n```\n{chr(10).join(failures)}\n```"]
+    if run.unrecorded:
+        out += ["", "## Missing recordings", ""]
+        out += [f"- {p} has no recording for {n} cases; re-record with a model" for p, n in run.unrecorded.items()]
+    if c.repeat > 1:
+        out += ["", "## Pass rate per case", "", "| case | pass rate |", "| --- | ---: |"]
+        out += [f"| {i} | {r:.2f} |" for i, r in sorted(run.pass_rates.items(), key=lambda x: x[1])]
+    out += ["", "## Cases that did not pass", ""]
+    failing = [case for case in run.cases if not case.passed and case.repeat == 0]
+    if not failing:
+        out.append("None.")
+    for case in failing:
+        out += [f"### {case.id}", "", "| field | expected | got |", "| --- | --- | --- |"]
+        out += [f"| {f} | {e} | {g} |" for f, e, g in case_diff(case)]
+        out.append("")
+    out += ["", "## Latency per node (mean ms)", "", "| node | ms |", "| --- | ---: |"]
+    out += [f"| {n} | {ms:.1f} |" for n, ms in sorted(run.node_ms_mean.items(), key=lambda x: -x[1])]
+    return "\n".join(out) + "\n"
+
+
+def _bars(values: dict[str, float], *, maximum: float | None = None, width: int = 520, fmt: str = "{:.3f}") -> str:
+    if not values:
+        return "<p>No data.</p>"
+    top = maximum or max(values.values()) or 1.0
+    row, label_w = 22, 170
+    parts = [f'<svg width="{width + label_w + 70}" height="{row * len(values) + 6}" role="img">']
+    for i, (name, value) in enumerate(values.items()):
+        y = i * row + 3
+        w = max(1, int(width * min(value, top) / top))
+        parts.append(f'<text x="0" y="{y + 14}" font-size="12">{html.escape(name)}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{w}" height="16" fill="#4a7bd0"/>')
+        parts.append(f'<text x="{label_w + w + 6}" y="{y + 13}" font-size="12">{fmt.format(value)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _confusion(run: EvalRun) -> str:
+    pairs = Counter(
+        ((c.expected.role or c.expected.route), (c.output.chosen_role if c.output else "error") or "none")
+        for c in run.scored_cases(repeat=0)
+        if c.output is None or c.output.status != "rejected" or c.expected.route != "rejected"
+    )
+    wrong = {k: v for k, v in pairs.items() if k[0] != k[1]}
+    right = sum(v for k, v in pairs.items() if k[0] == k[1])
+    rows = "".join(
+        f"<tr><td>{html.escape(e)}</td><td>{html.escape(g)}</td><td>{n}</td></tr>"
+        for (e, g), n in sorted(wrong.items(), key=lambda x: -x[1])
+    )
+    return (
+        f"<p>{right} cases on the diagonal (expected role chosen).</p>"
+        "<table><tr><th>expected</th><th>chosen</th><th>cases</th></tr>"
+        f"{rows or '<tr><td colspan=3>none off the diagonal</td></tr>'}</table>"
+    )
+
+
+def html_report(run: EvalRun, baseline: Baseline | None = None, failures: list[str] | None = None) -> str:
+    c = run.config
+    metric_rows = "".join(
+        f"<tr class='{'bad' if m.value + 1e-9 < m.threshold else ''}'><td>{n}</td><td>{m.value:.3f}</td>"
+        f"<td>{m.threshold:.2f}</td><td>{_fmt(_baseline_value(baseline, n))}</td>"
+        f"<td>{'' if c.repeat == 1 else f'{m.min:.3f}–{m.max:.3f}'}</td></tr>"
+        for n, m in run.metrics.items()
+    )
+    cases_html = []
+    for case in run.cases:
+        if case.passed or case.repeat != 0:
+            continue
+        rows = "".join(
+            f"<tr><td>{html.escape(f)}</td><td>{html.escape(e)}</td><td>{html.escape(g)}</td></tr>"
+            for f, e, g in case_diff(case)
+        )
+        cases_html.append(
+            f"<details><summary>{html.escape(case.id)}</summary><table><tr><th>field</th><th>expected</th>"
+            f"<th>got</th></tr>{rows}</table></details>"
+        )
+    gate = ""
+    if failures is not None:
+        gate = "<h2>Gate</h2>" + (
+            "<p class='ok'>PASS</p>"
+            if not failures
+            else f"<pre class='bad'>{html.escape(chr(10).join(failures))}</pre>"
+        )
+    prompts = ", ".join(f"{k}@{v}" for k, v in c.prompt_versions.items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>jdgraph eval {html.escape(c.suite)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left}}.bad{{color:#a00}}.ok{{color:#070}}
+details{{margin:4px 0}}</style></head><body>
+<h1>jdgraph eval: {html.escape(c.suite)} ({c.mode})</h1>
+<p>suite sha256 {c.suite_sha256[:12]} · {int(run.totals.get("cases", 0))} cases × {c.repeat} ·
+models {html.escape(", ".join(f"{k}={v}" for k, v in c.models.items()))} · prompts {html.escape(prompts)} ·
+cost ${run.totals.get("cost_usd", 0):.4f} · mean latency {run.totals.get("latency_ms_mean", 0):.0f} ms</p>
+{gate}
+<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>threshold</th><th>baseline</th><th>spread</th></tr>
+{metric_rows}</table>
+{_bars({n: m.value for n, m in run.metrics.items()}, maximum=1.0)}
+<h2>Role confusion</h2>{_confusion(run)}
+<h2>Latency per node (mean ms)</h2>{_bars(dict(sorted(run.node_ms_mean.items())), fmt="{:.1f}")}
+<h2>Cases that did not pass ({len(cases_html)})</h2>{"".join(cases_html) or "<p>None.</p>"}
+</body></html>
+"""
+
+
+def comparison_markdown(cmp: Comparison, a_label: str, b_label: str) -> str:
+    out = [
+        f"# compare {a_label} → {b_label} ({cmp.suite}, {cmp.cases} paired cases)",
+        "",
+        "| metric | A | B | Δ | 95% CI (paired bootstrap) |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, d in cmp.metrics.items():
+        sig = " *" if d.ci_low > 0 or d.ci_high < 0 else ""
+        out.append(f"| {name} | {d.a:.3f} | {d.b:.3f} | {d.delta:+.3f}{sig} | [{d.ci_low:+.3f}, {d.ci_high:+.3f}] |")
+    out += [
+        "",
+        f"cost: ${cmp.cost_usd[0]:.4f} → ${cmp.cost_usd[1]:.4f}; "
+        f"mean latency {cmp.latency_ms_mean[0]:.0f} → {cmp.latency_ms_mean[1]:.0f} ms",
+        "",
+        "## Flipped cases",
+        "",
+    ]
+    if not cmp.flipped:
+        out.append("None.")
+    for f in cmp.flipped:
+        out.append(f"- **{f['id']}** ({f['direction']}): " + "; ".join(f"{k} {v}" for k, v in f["changes"].items()))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,159 @@
+"""The evaluation harness end to end: the starter suite against its committed baseline (the CI gate), a
+worsened threshold failing it with a readable diff, reports, compare, and record/replay of LLM calls."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jdgraph.evals.goldens import load_suite, resolve_suite
+from jdgraph.evals.runner import Baseline, compare_runs, gate_failures, run_suite, write_json
+from tests.stub_openai import StubOpenAI
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[2]
+STARTER = resolve_suite("starter", ROOT)
+BASELINE = ROOT / "evals" / "baselines" / "starter.deterministic.json"
+
+
+@pytest.fixture(scope="module")
+def starter_run(catalog):  # type: ignore[no-untyped-def]
+    return run_suite(load_suite(STARTER), concurrency=2)
+
+
+def test_goldens_validate_and_name_only_catalog_slugs() -> None:
+    suite = load_suite(STARTER)
+    assert len(suite.cases) >= 40
+    starter = ROOT / "src" / "jdgraph" / "catalog" / "starter"
+    from jdgraph.catalog.normalize import slugify
+
+    dims = yaml.safe_load((starter / "skills.yaml").read_text())["dimensions"]
+    skills = {s.get("slug") or slugify(s["name"]) for d in dims for s in d["skills"] if isinstance(s, dict)}
+    roles = {r["slug"] for r in yaml.safe_load((starter / "roles.yaml").read_text())["roles"]}
+    for case in suite.cases:
+        assert {s.slug for s in case.expected.skills} <= skills, case.id
+        assert {r for r in [case.expected.role, *case.expected.role_alternates] if r} <= roles, case.id
+    routes = {c.expected.route for c in suite.cases}
+    assert routes == {"direct", "adjudicated", "new-role", "rejected"}
+    tags = {t for c in suite.cases for t in c.tags}
+    assert {"html", "injection", "collision", "not-a-jd", "unknown-skills", "long", "salary"} <= tags
+
+
+def test_ci_gate_starter_suite_matches_its_baseline(starter_run) -> None:  # type: ignore[no-untyped-def]
+    failures = gate_failures(starter_run, Baseline.load(BASELINE))
+    assert failures == [], "\n".join(failures)
+    assert starter_run.totals["errors"] == 0 and starter_run.totals["llm_calls"] == 0
+
+
+def test_a_worsened_threshold_fails_the_gate_with_the_flipped_cases(catalog) -> None:  # type: ignore[no-untyped-def]
+    suite = load_suite(STARTER)
+    worse = run_suite(suite, concurrency=2, new_role_threshold=0.9)  # every role now looks "new"
+    failures = gate_failures(worse, Baseline.load(BASELINE))
+    text = "\n".join(failures)
+    assert "route_accuracy regressed" in text and "vs baseline 1.000 (tolerance 0.020)" in text
+    assert "    nurse-icu: 1.00 -> 0.00  (expected direct, got new-role)" in text
+    assert "new-role-beekeeper" not in text  # cases that were right and stay right are not listed
+
+
+def test_reports_and_compare(starter_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from jdgraph.evals.reports import comparison_markdown, html_report, markdown_report
+
+    md = markdown_report(starter_run, Baseline.load(BASELINE), [])
+    assert "| role_top1 | 1.000 | 0.85 | 1.000 | +0.000 |" in md and "Gate\n\nPASS" in md
+    page = html_report(starter_run, None, ["x regressed"])
+    assert page.startswith("<!doctype html>") and "<svg" in page and "<script" not in page and "x regressed" in page
+    cmp = compare_runs(starter_run, starter_run)
+    assert all(d.delta == 0 and d.ci_low == 0 and d.ci_high == 0 for d in cmp.metrics.values())
+    assert cmp.flipped == [] and "Flipped cases" in comparison_markdown(cmp, "a", "b")
+
+
+def test_eval_cli_writes_reports_and_gates(catalog, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    small = tmp_path / "mini.v1.jsonl"
+    lines = STARTER.read_text(encoding="utf-8").splitlines()
+    small.write_text("\n".join(line for line in lines if '"id": "nurse-icu"' in line or '"not-a-jd-recipe"' in line))
+    env = {**__import__("os").environ, "JDGRAPH_DB_SCHEMA": catalog.db.schema}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jdgraph.cli", "eval", *args], capture_output=True, text=True, env=env, timeout=300
+        )
+
+    ok = cli("run", str(small), "--out", str(tmp_path / "a"))
+    assert ok.returncode == 0, ok.stderr
+    assert {p.name for p in (tmp_path / "a").iterdir()} == {"results.json", "report.md", "report.html"}
+    bad = cli("run", str(small), "--out", str(tmp_path / "b"), "--set", "new_role_threshold=0.95")
+    assert bad.returncode == 1 and "route_accuracy 0.500 is below its threshold 0.850" in bad.stderr
+    cmp = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json")
+    assert cmp.returncode == 0, cmp.stderr
+    data = json.loads(cmp.stdout)
+    assert data["metrics"]["route_accuracy"]["delta"] == -0.5 and data["flipped"][0]["id"] == "nurse-icu"
+    skipped = cli("run", "hahu-dev")
+    assert skipped.returncode == 0 and "needs ESCO occupations" in skipped.stderr
+    invalid = tmp_path / "bad.v1.jsonl"
+    invalid.write_text('{"id": "x", "text": "t", "expected": {"role": "chef", "route": "rejected"}}\n')
+    out = cli("validate", str(invalid))
+    assert out.returncode == 2 and "bad.v1.jsonl:1:" in out.stderr
+
+
+PARSED = {
+    "jd_type": "pass",
+    "reject_reason": None,
+    "role": "Registered Nurse",
+    "role_aliases": [],
+    "role_archetype": None,
+    "company_name": None,
+    "about_company": None,
+    "experience": {"min": 2, "max": None, "raw": "2+ years"},
+    "job_locations": [{"country": "United States", "iso_code": "US", "city": None, "state": None, "work_mode": None}],
+    "domain": None,
+    "education": [],
+    "certifications": [],
+    "salary": None,
+    "roles_and_responsibilities": [],
+    "urls": [],
+}
+
+
+def test_record_then_replay_through_the_client_and_report_unrecorded_prompts(
+    catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    suite = load_suite(STARTER)
+    suite.cases = [c for c in suite.cases if c.id in ("nurse-icu", "teacher-maths")]
+    cassette = tmp_path / "cassette.jsonl"
+    stub = StubOpenAI()
+    stub.script = [{"status": 429}]  # an error first: passed through and retried, never recorded
+    stub.default = {"json": PARSED}
+    monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    try:
+        recorded = run_suite(suite, mode="record", cassette=cassette, parse_model="openai:gpt-4.1-mini", concurrency=1)
+    finally:
+        stub.close()
+    entries = [json.loads(line) for line in cassette.read_text().splitlines()]
+    assert len(entries) == 2 and all("choices" in e["response"] for e in entries)
+    assert all(e["key"].startswith("gpt-4.1-mini|parse@") and e["key"].endswith("|0") for e in entries)
+    # Replay: the upstream is gone; answers come from the cassette through ChatOpenAI.
+    replayed = run_suite(suite, mode="replay", cassette=cassette, parse_model="openai:gpt-4.1-mini", concurrency=2)
+    assert replayed.unrecorded == {} and not any("no recording" in f for f in gate_failures(replayed))
+    for a, b in zip(recorded.cases, replayed.cases, strict=True):
+        assert a.output and b.output and a.output.parse == b.output.parse and a.output.skills == b.output.skills
+        assert [c["outcome"] for c in b.output.llm_calls] == ["ok"]
+    # A prompt edit without a new recording is reported, never answered by the deterministic parser.
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    source = (ROOT / "src" / "jdgraph" / "prompts" / "parse.md").read_text()
+    (prompts / "parse.md").write_text(source.replace("You ", "You carefully ", 1))
+    edited = run_suite(
+        suite, mode="replay", cassette=cassette, parse_model="openai:gpt-4.1-mini", prompts_dir=str(prompts)
+    )
+    version = edited.config.prompt_versions["parse"]
+    assert edited.unrecorded == {f"parse@{version}": 2}
+    assert (
+        gate_failures(edited)[0] == f"parse@{version} has no recording for 2 cases; re-record with a model (--record)"
+    )
+    write_json(edited, tmp_path / "edited.json")  # the report of such a run still serialises
