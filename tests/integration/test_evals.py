@@ -157,3 +157,62 @@ def test_record_then_replay_through_the_client_and_report_unrecorded_prompts(
         gate_failures(edited)[0] == f"parse@{version} has no recording for 2 cases; re-record with a model (--record)"
     )
     write_json(edited, tmp_path / "edited.json")  # the report of such a run still serialises
+
+
+def test_deepeval_test_run_scores_the_goldens_offline(catalog, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    env = {
+        **os.environ,
+        "JDGRAPH_DB_SCHEMA": catalog.db.schema,
+        "JDGRAPH_EVAL_CASES": "rust-systems-remote,not-a-jd-recipe,collision-software-engineer",
+        "DEEPEVAL_TELEMETRY_OPT_OUT": "1",
+        "DEEPEVAL_DISABLE_DOTENV": "1",
+    }
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "deepeval"), "test", "run", str(ROOT / "evals" / "test_starter.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "3 passed" in out.stdout and "role_top1" in out.stdout and "skill_f1" in out.stdout
+
+
+def test_repeat_reports_pass_rates_and_spread(catalog) -> None:  # type: ignore[no-untyped-def]
+    from jdgraph.evals.reports import markdown_report
+
+    suite = load_suite(STARTER)
+    suite.cases = [c for c in suite.cases if c.id in ("nurse-icu", "engineering-manager")]
+    run = run_suite(suite, repeat=3, concurrency=2)
+    assert len(run.cases) == 6 and sorted({c.repeat for c in run.cases}) == [0, 1, 2]
+    assert all(len(m.per_repeat) == 3 and m.std == 0.0 for m in run.metrics.values())  # the rules are deterministic
+    assert set(run.pass_rates) == {"nurse-icu", "engineering-manager"}
+    assert all(rate in (0.0, 1.0) for rate in run.pass_rates.values())
+    md = markdown_report(run)
+    assert "## Pass rate per case" in md and "(sd 0.000)" in md
+
+
+def test_llm_judge_scores_adjudicated_reasoning_only_when_configured(catalog, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from jdgraph.evals.reports import markdown_report
+
+    suite = load_suite(STARTER)
+    suite.cases = [c for c in suite.cases if c.id in ("collision-software-engineer", "nurse-icu")]
+    assert run_suite(suite).judge_metrics == {}  # no judge configured: no judge metric, no call
+    stub = StubOpenAI()
+    stub.default = {"json": {"score": 8, "reason": "Cites Spring Boot and REST APIs from the JD."}}
+    monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    try:
+        run = run_suite(suite, judge="openai:judge-model")
+    finally:
+        stub.close()
+    judged = {c.id: c.judge_scores for c in run.cases}
+    assert judged["nurse-icu"] == {}  # decided directly: nothing to judge
+    assert judged["collision-software-engineer"]["adjudication_reasoning"].score == pytest.approx(0.8)
+    assert len(stub.requests) == 1 and stub.requests[0]["model"] == "judge-model"
+    assert "Chosen role: backend-engineer" in stub.requests[0]["messages"][-1]["content"]
+    assert run.judge_metrics == {"adjudication_reasoning": 0.8}
+    assert "adjudication_reasoning: 0.800" in markdown_report(run)

@@ -63,6 +63,7 @@ def _run(
     replay: bool,
     cassette: Path | None,
     overrides: list[str],
+    judge: str | None = None,
 ) -> Any:
     from jdgraph.evals.goldens import load_suite, resolve_suite
     from jdgraph.evals.runner import Mode, run_suite
@@ -84,6 +85,7 @@ def _run(
             repeat=repeat,
             concurrency=concurrency,
             cassette=cassette,
+            judge=judge,
             on_case=lambda _case: progress.advance(task),
             **_context_overrides(overrides),
         )
@@ -105,6 +107,8 @@ def _summary(run: Any, baseline: Any, failures: list[str]) -> None:
             style=style,
         )
     console.print(table)
+    for name, value in run.judge_metrics.items():
+        console.print(f"judge {name}: {value:.3f} (mean over judged cases; informational, not gated)")
     console.print(
         f"cost ${run.totals['cost_usd']:.4f} · mean latency {run.totals['latency_ms_mean']:.0f} ms/case · "
         f"wall {run.totals['wall_s']:.1f} s · {int(run.totals['errors'])} errors"
@@ -146,6 +150,9 @@ def eval_run(
     replay: Annotated[bool, typer.Option("--replay", help="Answer LLM calls from the cassette only")] = False,
     cassette: CassetteOpt = None,
     overrides: SetOpt = [],  # noqa: B006 - typer reads the default, never mutates it
+    judge: Annotated[
+        str | None, typer.Option("--judge", help="provider:model for LLM-judge metrics (GEval); off by default")
+    ] = None,
 ) -> None:
     """Run SUITE through the graph, score it, write reports, and exit 1 if the gate fails."""
     from jdgraph.evals.reports import html_report, markdown_report
@@ -170,6 +177,7 @@ def eval_run(
         replay=replay,
         cassette=cassette,
         overrides=overrides,
+        judge=judge,
     )
     failures = gate_failures(result, base)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

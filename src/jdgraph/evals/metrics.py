@@ -216,6 +216,7 @@ class MetricSpec:
     score_case: Callable[[Expected, CaseOutput], CaseScore]
     aggregate: Aggregate
     threshold: float  # the aggregate must reach this (absolute floor, independent of any baseline)
+    case_threshold: float = 1.0  # one case passes the metric at this score (deepeval's per-test threshold)
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -249,6 +250,24 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 
+# Per case, a role or a route is right or wrong; a set-valued metric passes at "mostly right".
+_CASE_THRESHOLDS = {
+    "skill_precision": 0.5,
+    "skill_recall": 0.5,
+    "skill_f1": 0.5,
+    "skill_f1_macro": 0.5,
+    "primary_skill_f1": 0.5,
+    "parse_accuracy": 0.66,
+    "new_skill_precision": 0.5,
+}
+METRICS = {
+    name: MetricSpec(
+        spec.name, spec.description, spec.score_case, spec.aggregate, spec.threshold, _CASE_THRESHOLDS.get(name, 1.0)
+    )
+    for name, spec in METRICS.items()
+}
+
+
 def score_case(expected: Expected, got: CaseOutput) -> dict[str, CaseScore]:
     return {name: spec.score_case(expected, got) for name, spec in METRICS.items()}
 
@@ -272,7 +291,7 @@ class GoldenMetric(BaseMetric):
 
     def __init__(self, threshold: float | None = None) -> None:
         spec = METRICS[self.metric_key]
-        self.threshold = spec.threshold if threshold is None else threshold
+        self.threshold = spec.case_threshold if threshold is None else threshold
         self.async_mode = False
         self.strict_mode = False
         self.include_reason = True

@@ -71,6 +71,9 @@ def markdown_report(run: EvalRun, baseline: Baseline | None = None, failures: li
         spread = f"{m.min:.3f}–{m.max:.3f} (sd {m.std:.3f})" if c.repeat > 1 else ""
         flag = " ❌" if m.value + 1e-9 < m.threshold else ""
         out.append(f"| {name}{flag} | {m.value:.3f} | {m.threshold:.2f} | {_fmt(base)} | {delta} | {spread} |")
+    if run.judge_metrics:
+        out += ["", f"LLM judge ({c.judge}, informational): "]
+        out += [f"- {name}: {value:.3f}" for name, value in run.judge_metrics.items()]
     if failures is not None:
         out += ["", "## Gate", ""]
         out += ["PASS"] if not failures else [f"FAIL\n\n```\n{chr(10).join(failures)}\n```"]

@@ -53,6 +53,7 @@ class CaseRun(BaseModel):
     error: str | None = None
     unrecorded: list[str] = Field(default_factory=list, description="prompt refs the cassette could not answer")
     scores: dict[str, ScoreOut] = Field(default_factory=dict)
+    judge_scores: dict[str, ScoreOut] = Field(default_factory=dict, description="LLM-judge metrics (--judge)")
     passed: bool = False
 
 
@@ -77,6 +78,7 @@ class EvalConfig(BaseModel):
     repeat: int = 1
     concurrency: int = 1
     cassette: str | None = None
+    judge: str | None = None
     started_at: str
     python: str = platform.python_version()
 
@@ -89,6 +91,7 @@ class EvalRun(BaseModel):
     unrecorded: dict[str, int] = Field(default_factory=dict, description="prompt ref → cases without a recording")
     totals: dict[str, float] = Field(default_factory=dict)
     node_ms_mean: dict[str, float] = Field(default_factory=dict)
+    judge_metrics: dict[str, float] = Field(default_factory=dict, description="mean judge score per metric")
 
     def scored_cases(self, repeat: int | None = None) -> list[CaseRun]:
         return [c for c in self.cases if not c.unrecorded and (repeat is None or c.repeat == repeat)]
@@ -102,7 +105,7 @@ def _score(case: GoldenCase, output: CaseOutput | None) -> dict[str, ScoreOut]:
 
 
 def _case_passed(scores: dict[str, ScoreOut]) -> bool:
-    return all(scores[name].score >= spec.threshold for name, spec in METRICS.items() if name in scores)
+    return all(scores[name].score + 1e-9 >= spec.case_threshold for name, spec in METRICS.items() if name in scores)
 
 
 @contextmanager
@@ -138,6 +141,7 @@ def run_suite(
     repeat: int = 1,
     concurrency: int = 2,
     cassette: Path | None = None,
+    judge: str | None = None,
     on_case: Callable[[CaseRun], None] | None = None,
     **context: Any,
 ) -> EvalRun:
@@ -161,10 +165,16 @@ def run_suite(
         repeat=repeat,
         concurrency=concurrency,
         cassette=str(cassette) if cassette else None,
+        judge=judge,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     by_id = {c.id: c for c in suite.cases}
     runs: list[CaseRun] = []
+    judge_llm = None
+    if judge:
+        from jdgraph.evals.judge import JudgeLLM
+
+        judge_llm = JudgeLLM(judge)
     t0 = time.perf_counter()
     with _llm_endpoint(mode, cassette):
         for r in range(repeat):
@@ -204,6 +214,11 @@ def run_suite(
                     scores=scores,
                     passed=not unrecorded and _case_passed(scores),
                 )
+                if judge_llm is not None and output is not None and output.route == "adjudicated":
+                    from jdgraph.evals.judge import judge_adjudication
+
+                    score, reason = judge_adjudication(judge_llm, case.text, output.chosen_role, output.reasoning)
+                    run.judge_scores["adjudication_reasoning"] = ScoreOut(score=score, reason=reason)
                 runs.append(run)
                 if on_case:
                     on_case(run)
@@ -246,9 +261,14 @@ def summarise(config: EvalConfig, runs: list[CaseRun], *, wall_s: float = 0.0) -
         "llm_calls": float(sum(len(o.llm_calls) for o in outputs)),
         "wall_s": round(wall_s, 2),
     }
+    judged: dict[str, list[float]] = {}
+    for c in scored:
+        for name, js in c.judge_scores.items():
+            judged.setdefault(name, []).append(js.score)
     return EvalRun(
         config=config,
         cases=runs,
+        judge_metrics={k: round(statistics.fmean(v), 4) for k, v in judged.items()},
         metrics=metrics,
         pass_rates=pass_rates,
         unrecorded=unrecorded,
