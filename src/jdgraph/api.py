@@ -101,12 +101,17 @@ class BatchOutcome:
     error: JdgraphError | None = None
 
 
-def classify_many(items: Iterable[BatchItem], *, concurrency: int = 2, **context: Any) -> Iterator[BatchOutcome]:
+def classify_many(
+    items: Iterable[BatchItem], *, concurrency: int = 2, window: int = 64, **context: Any
+) -> Iterator[BatchOutcome]:
     """Classify many JDs on a thread pool, yielding outcomes in input order.
 
+    Items go in windows of ``window`` JDs. The sentences of a whole window are embedded in one model call before
+    its JDs run (a model call has a fixed cost; a window's worth of sentences in one call is up to twice as fast
+    on a CPU as one call per JD), and the runs then find their vectors cached. Concurrent runs share one
+    embedder, whose remaining calls are coalesced (:class:`jdgraph.embeddings.CoalescingEmbeddings`).
     A JD that fails with a :class:`JdgraphError` yields its error and the batch goes on (nothing is lost);
-    anything else is a bug and propagates. Concurrent runs share one embedder, whose calls are coalesced into
-    larger model batches (:class:`jdgraph.embeddings.CoalescingEmbeddings`).
+    anything else is a bug and propagates.
     """
 
     def run(item: BatchItem) -> BatchOutcome:
@@ -116,4 +121,34 @@ def classify_many(items: Iterable[BatchItem], *, concurrency: int = 2, **context
             return BatchOutcome(item.id, error=exc)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="jdgraph-batch") as pool:
-        yield from pool.map(run, items)
+        for chunk in _windows(items, max(1, window)):
+            _embed_window(chunk)
+            yield from pool.map(run, chunk)
+
+
+def _windows(items: Iterable[BatchItem], size: int) -> Iterator[list[BatchItem]]:
+    chunk: list[BatchItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _embed_window(chunk: list[BatchItem]) -> None:
+    """Warm the embedding cache with every sentence the window's runs will embed (bad inputs are left to the run,
+    which reports them)."""
+    from jdgraph.catalog.queries import get_catalog
+    from jdgraph.graph.nodes import texts_to_embed
+    from jdgraph.graph.text import normalise_text
+
+    texts: list[str] = []
+    for item in chunk:
+        try:
+            texts.extend(texts_to_embed(normalise_text(check_input(item.text)), [item.title] if item.title else []))
+        except JdgraphError:
+            continue
+    if texts:
+        get_catalog().embeddings.embed_array(list(dict.fromkeys(texts)))

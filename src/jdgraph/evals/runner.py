@@ -179,14 +179,9 @@ def run_suite(
     with _llm_endpoint(mode, cassette):
         for r in range(repeat):
             items = [BatchItem(c.id, c.text, c.title, c.company) for c in suite.cases]
+            run_context: dict[str, Any] = {**models, **context}
             outcomes = classify_many(
-                items,
-                concurrency=concurrency,
-                persist=False,
-                prompts_dir=prompts_dir,
-                repeat_index=r,
-                **models,
-                **context,
+                items, concurrency=concurrency, persist=False, prompts_dir=prompts_dir, repeat_index=r, **run_context
             )
             for outcome in outcomes:
                 case = by_id[outcome.id]

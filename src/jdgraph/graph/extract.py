@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
-from jdgraph.graph.parse import catalog_index
+from jdgraph.graph.parse import TOKEN, catalog_index, first_token_key
 from jdgraph.graph.text import Sentence
 from jdgraph.graph.verbs import phrase_keys
 
-_TOKEN = re.compile(r"(?<![\w.#+])\.?[A-Za-z0-9](?:[\w+#./&'’-]*[\w+#])?")
 _COORDINATION = re.compile(
     r"\b(?P<items>(?:[A-Za-z][\w-]*,\s+)+(?:[A-Za-z][\w-]*,?\s+)?(?:and|or|&)\s+[A-Za-z][\w-]*"
     r"|[A-Za-z][\w-]*\s+(?:and|or|&)\s+[A-Za-z][\w-]*)\s+"
@@ -116,9 +115,12 @@ def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> l
     out: list[Mention] = []
     for sentence in sentences:
         body = text[sentence.start : sentence.end]
-        tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(body)]
+        tokens = [(m.start(), m.end()) for m in TOKEN.finditer(body)]
         i = 0
         while i < len(tokens):
+            if first_token_key(body[tokens[i][0] : tokens[i][1]]) not in index.first_tokens:
+                i += 1  # no alias or verb phrase starts with this token
+                continue
             matched = False
             for n in range(min(index.max_words + 1, len(tokens) - i), 0, -1):
                 start, end = tokens[i][0], tokens[i + n - 1][1]

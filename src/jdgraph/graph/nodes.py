@@ -7,6 +7,7 @@ write nothing outside the state, and persist writes with keyed upserts in one tr
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
@@ -165,17 +166,23 @@ def _finding_from_dict(d: dict[str, Any]) -> SkillFinding:
     return SkillFinding(d["name"], d["extracted_by"], mentions, d["is_primary"], d.get("slug_hint"))
 
 
-def _embed_ahead(catalog: Catalog, sents: list[Sentence], parsed: ParsedJD) -> None:
+def texts_to_embed(text: str, titles: Sequence[str] = ()) -> list[str]:
+    """Every sentence (and title) of a normalised JD that extract and match embed: what a batch can embed ahead."""
+    sents = _responsibility_sentences(text)
+    texts = [s.text for s in sents[:MAX_ROLE_SENTENCES]] + [s.text for s in sents if implies_skills(s)]
+    return list(dict.fromkeys([*texts, *titles]))
+
+
+def _embed_ahead(catalog: Catalog, text: str, parsed: ParsedJD) -> None:
     """Embed every sentence and title that extract and match will look up, in one model call.
 
     Each model call costs about 10 ms of fixed overhead on a CPU, before any token; the nodes would otherwise
     make three or four calls per JD (responsibility bullets, remaining sentences, titles). The vectors land in
     the embedder's cache, where the nodes find them.
     """
-    titles = [t for t in [parsed.role, *parsed.role_aliases] if t]
-    texts = [s.text for s in sents[:MAX_ROLE_SENTENCES]] + [s.text for s in sents if implies_skills(s)] + titles
+    texts = texts_to_embed(text, [t for t in [parsed.role, *parsed.role_aliases] if t])
     if texts:
-        catalog.embeddings.embed_array(list(dict.fromkeys(texts)))
+        catalog.embeddings.embed_array(texts)
 
 
 def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
@@ -184,7 +191,7 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     catalog = get_catalog()
     parsed = ParsedJD.model_validate(state.parsed)
     sents = _responsibility_sentences(state.text)  # not the company blurb, perks or the offer
-    _embed_ahead(catalog, sents, parsed)
+    _embed_ahead(catalog, state.text, parsed)
     warnings: list[str] = []
     findings: list[SkillFinding] | None = None
     out, recorder = _structured_or_fallback(

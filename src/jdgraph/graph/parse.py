@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import pycountry
 
+from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
 from jdgraph.graph.schemas import (
     AboutCompany,
@@ -22,7 +23,7 @@ from jdgraph.graph.schemas import (
     SourceMarker,
 )
 from jdgraph.graph.text import BULLET, is_heading, source_marker
-from jdgraph.graph.verbs import verb_object_keys
+from jdgraph.graph.verbs import VERB_FORMS, verb_object_keys
 
 _JD_CUES = re.compile(
     r"\b(responsibilit\w*|requirements?|qualifications?|experience|we are (?:looking|hiring|seeking)|"
@@ -339,6 +340,15 @@ def deterministic_parse(text: str, *, title: str | None, company: str | None, ca
     )
 
 
+TOKEN = re.compile(r"(?<![\w.#+])\.?[A-Za-z0-9](?:[\w+#./&'’-]*[\w+#])?")
+
+
+def first_token_key(text: str) -> str:
+    """The normalised first token of a phrase, as the extractor tokenises JD text (possessive dropped)."""
+    tokens = TOKEN.findall(text)
+    return normalize_alias(re.sub(r"['’]s$", "", tokens[0]).rstrip("'’")) if tokens else ""
+
+
 class CatalogIndex:
     """In-memory indexes of catalog text the deterministic parser and extractor scan the JD with."""
 
@@ -353,6 +363,9 @@ class CatalogIndex:
         for r in rows:
             self.aliases.setdefault(r["alias_norm"], []).append(dict(r))
         self.max_words = max((len(str(r["alias"]).split()) for r in rows), default=1)
+        # The normalised first token of every alias (and every verb form of a verb phrase): the extractor skips
+        # JD positions whose token starts no alias, instead of normalising every n-gram there.
+        self.first_tokens: set[str] = {first_token_key(str(r["alias"])) for r in rows} | VERB_FORMS
         # "plan lessons" → Lesson Planning (see jdgraph.graph.verbs); exact aliases win over these.
         self.verb_phrases: dict[str, list[dict[str, object]]] = {}
         for r in rows:

@@ -48,6 +48,7 @@ NOMINALISATIONS: dict[str, tuple[str, ...]] = {
     "writing": ("write", "writes", "writing", "wrote"),
     "operation": ("operate", "operates", "operating", "operated"),
 }
+VERB_FORMS = {normalize_alias(form) for forms in NOMINALISATIONS.values() for form in forms}
 _FILLER = {"the", "a", "an", "our", "their", "your", "its", "all", "with", "to", "for", "of", "and", "team's"}
 
 
