@@ -140,6 +140,11 @@ def test_record_then_replay_through_the_client_and_report_unrecorded_prompts(
     # Replay: the upstream is gone; answers come from the cassette through ChatOpenAI.
     replayed = run_suite(suite, mode="replay", cassette=cassette, parse_model="openai:gpt-4.1-mini", concurrency=2)
     assert replayed.unrecorded == {} and not any("no recording" in f for f in gate_failures(replayed))
+    again = run_suite(suite, mode="replay", cassette=cassette, parse_model="openai:gpt-4.1-mini")
+    baseline = Baseline.from_run(replayed)
+    assert baseline.cassette == str(cassette) and baseline.mode == "replay"
+    assert not any("regressed" in f or "no recording" in f for f in gate_failures(again, baseline))
+    assert set(replayed.cost_by_node) == {"parse"} and replayed.cost_by_node["parse"] > 0
     for a, b in zip(recorded.cases, replayed.cases, strict=True):
         assert a.output and b.output and a.output.parse == b.output.parse and a.output.skills == b.output.skills
         assert [c["outcome"] for c in b.output.llm_calls] == ["ok"]
@@ -216,3 +221,27 @@ def test_llm_judge_scores_adjudicated_reasoning_only_when_configured(catalog, mo
     assert "Chosen role: backend-engineer" in stub.requests[0]["messages"][-1]["content"]
     assert run.judge_metrics == {"adjudication_reasoning": 0.8}
     assert "adjudication_reasoning: 0.800" in markdown_report(run)
+
+
+REPLAY_BASELINES = sorted(p for p in (ROOT / "evals" / "baselines").glob("*.json") if Baseline.load(p).mode == "replay")
+
+
+@pytest.mark.parametrize("baseline_path", REPLAY_BASELINES or [None], ids=lambda p: p.stem if p else "none")
+def test_ci_gate_llm_path_replays_committed_cassettes(catalog, baseline_path: Path | None) -> None:  # type: ignore[no-untyped-def]
+    """The LLM path's gate: every committed replay baseline is re-measured from its cassette, offline."""
+    if baseline_path is None:
+        pytest.skip(
+            "no LLM-path cassette is committed: recording one needs a live model "
+            "(jdgraph eval run starter --model M --record --cassette evals/cassettes/starter.M.jsonl, then "
+            "jdgraph eval baseline starter --model M --replay --cassette …)"
+        )
+    baseline = Baseline.load(baseline_path)
+    assert baseline.cassette, f"{baseline_path} names no cassette"
+    run = run_suite(
+        load_suite(resolve_suite(baseline.suite, ROOT)),
+        mode="replay",
+        cassette=ROOT / baseline.cassette,
+        **{k: v for k, v in baseline.models.items()},
+    )
+    failures = gate_failures(run, baseline)
+    assert failures == [], "\n".join(failures)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -218,7 +219,12 @@ def eval_baseline(
     )
     if result.unrecorded:
         raise InputError(f"cannot write a baseline with unrecorded calls: {result.unrecorded}")
-    path = out or Path("evals") / "baselines" / f"{result.config.suite}.{result.config.mode}.json"
+    name = f"{result.config.suite}.{result.config.mode}"
+    if result.config.mode != "deterministic":  # one baseline per model
+        name += "." + "-".join(
+            sorted({re.sub(r"[^\w.-]+", "-", m) for m in result.config.models.values() if m != "none"})
+        )
+    path = out or Path("evals") / "baselines" / f"{name}.json"
     write_json(Baseline.from_run(result, {k: tolerance for k in result.metrics}), path)
     _summary(result, None, [])
     console.print(f"baseline written: {path}")

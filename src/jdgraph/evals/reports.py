@@ -93,6 +93,9 @@ def markdown_report(run: EvalRun, baseline: Baseline | None = None, failures: li
         out.append("")
     out += ["", "## Latency per node (mean ms)", "", "| node | ms |", "| --- | ---: |"]
     out += [f"| {n} | {ms:.1f} |" for n, ms in sorted(run.node_ms_mean.items(), key=lambda x: -x[1])]
+    if run.cost_by_node:
+        out += ["", "## LLM cost per node (USD, all cases)", "", "| node | cost |", "| --- | ---: |"]
+        out += [f"| {n} | {v:.5f} |" for n, v in sorted(run.cost_by_node.items(), key=lambda x: -x[1])]
     return "\n".join(out) + "\n"
 
 
@@ -173,6 +176,7 @@ cost ${run.totals.get("cost_usd", 0):.4f} · mean latency {run.totals.get("laten
 {_bars({n: m.value for n, m in run.metrics.items()}, maximum=1.0)}
 <h2>Role confusion</h2>{_confusion(run)}
 <h2>Latency per node (mean ms)</h2>{_bars(dict(sorted(run.node_ms_mean.items())), fmt="{:.1f}")}
+<h2>LLM cost per node (USD)</h2>{_bars(dict(sorted(run.cost_by_node.items())), fmt="{:.5f}")}
 <h2>Cases that did not pass ({len(cases_html)})</h2>{"".join(cases_html) or "<p>None.</p>"}
 </body></html>
 """

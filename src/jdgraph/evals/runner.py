@@ -91,6 +91,7 @@ class EvalRun(BaseModel):
     unrecorded: dict[str, int] = Field(default_factory=dict, description="prompt ref → cases without a recording")
     totals: dict[str, float] = Field(default_factory=dict)
     node_ms_mean: dict[str, float] = Field(default_factory=dict)
+    cost_by_node: dict[str, float] = Field(default_factory=dict, description="LLM cost (USD) per graph node")
     judge_metrics: dict[str, float] = Field(default_factory=dict, description="mean judge score per metric")
 
     def scored_cases(self, repeat: int | None = None) -> list[CaseRun]:
@@ -256,6 +257,10 @@ def summarise(config: EvalConfig, runs: list[CaseRun], *, wall_s: float = 0.0) -
         "llm_calls": float(sum(len(o.llm_calls) for o in outputs)),
         "wall_s": round(wall_s, 2),
     }
+    cost_by_node: dict[str, float] = {}
+    for o in outputs:
+        for call in o.llm_calls:
+            cost_by_node[call["node"]] = cost_by_node.get(call["node"], 0.0) + float(call.get("cost_usd") or 0.0)
     judged: dict[str, list[float]] = {}
     for c in scored:
         for name, js in c.judge_scores.items():
@@ -269,6 +274,7 @@ def summarise(config: EvalConfig, runs: list[CaseRun], *, wall_s: float = 0.0) -
         unrecorded=unrecorded,
         totals=totals,
         node_ms_mean={k: round(statistics.fmean(v), 2) for k, v in node_ms.items()},
+        cost_by_node={k: round(v, 6) for k, v in cost_by_node.items()},
     )
 
 
@@ -279,6 +285,7 @@ class Baseline(BaseModel):
     mode: Mode
     models: dict[str, str]
     prompt_versions: dict[str, str]
+    cassette: str | None = Field(None, description="for mode replay: the cassette the baseline was measured on")
     metrics: dict[str, float]
     tolerance: dict[str, float] = Field(default_factory=dict)
     cases: dict[str, dict[str, float]] = Field(default_factory=dict, description="case id → metric → score")
@@ -294,6 +301,7 @@ class Baseline(BaseModel):
             mode=run.config.mode,
             models=run.config.models,
             prompt_versions=run.config.prompt_versions,
+            cassette=run.config.cassette,
             metrics={k: round(v.value, 4) for k, v in run.metrics.items()},
             tolerance=tolerance or {k: DEFAULT_TOLERANCE for k in run.metrics},
             cases=cases,
