@@ -144,3 +144,18 @@ def test_embedding_cache_avoids_recomputation(catalog) -> None:
     with catalog.db.connection() as conn:
         row = conn.execute("SELECT count(*) AS n FROM embedding_cache").fetchone()
     assert row["n"] > 0
+
+
+def test_role_skill_sets_cache_follows_link_changes(catalog) -> None:  # type: ignore[no-untyped-def]
+    before = catalog.role_skill_sets()
+    assert catalog.role_skill_sets() is before  # unchanged links: the cached sets
+    with catalog.db.connection() as conn:
+        role = conn.execute("SELECT id FROM roles WHERE slug = 'chef'").fetchone()["id"]
+        skill = conn.execute("SELECT id FROM skills WHERE slug = 'rust'").fetchone()["id"]
+        conn.execute("INSERT INTO role_skills (role_id, skill_id) VALUES (%s, %s)", (role, skill))
+    try:
+        assert catalog.role_skill_sets()[role]["rust"] == 1.0
+    finally:
+        with catalog.db.connection() as conn:
+            conn.execute("DELETE FROM role_skills WHERE role_id = %s AND skill_id = %s", (role, skill))
+    assert "rust" not in catalog.role_skill_sets()[role]

@@ -69,6 +69,7 @@ class Catalog:
         if not isinstance(embeddings, CachedEmbeddings):
             embeddings = CachedEmbeddings(CoalescingEmbeddings(embeddings), db)
         self.embeddings = embeddings
+        self._role_skill_sets: tuple[str, dict[int, dict[str, float]]] | None = None
 
     # -- skills ---------------------------------------------------------------------------------------------
     def lookup_skill(self, term: str, *, accept: float = DEFAULT_EMBEDDING_ACCEPT) -> SkillMatch:
@@ -147,7 +148,7 @@ class Catalog:
             conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
             rows = conn.execute(
                 f"""SELECT q.i, n.alias_id, n.alias, n.score, {_SKILL_COLS}
-                    FROM unnest(%s::vector[]) WITH ORDINALITY AS q(v, i)
+                    FROM unnest(%b::vector[]) WITH ORDINALITY AS q(v, i)
                     CROSS JOIN LATERAL (
                         SELECT DISTINCT ON (near.skill_id) near.alias_id, near.alias, near.skill_id, near.score
                         FROM (SELECT a.id AS alias_id, a.alias, a.skill_id, 1 - (a.embedding <=> q.v) AS score
@@ -251,8 +252,8 @@ class Catalog:
             conn.execute("SET LOCAL hnsw.ef_search = 100")
             for vec in vectors:
                 rows = conn.execute(
-                    """SELECT role_id, alias, 1 - (embedding <=> %s) AS sim FROM role_aliases
-                       WHERE embedding IS NOT NULL ORDER BY embedding <=> %s LIMIT %s""",
+                    """SELECT role_id, alias, 1 - (embedding <=> %b) AS sim FROM role_aliases
+                       WHERE embedding IS NOT NULL ORDER BY embedding <=> %b LIMIT %s""",
                     (vec, vec, k * 3),
                 ).fetchall()
                 for r in rows:
@@ -274,7 +275,7 @@ class Catalog:
             conn.execute("SET LOCAL hnsw.ef_search = 100")
             rows = conn.execute(
                 """SELECT q.i, k.id, k.role_id, k.text, k.sim
-                   FROM unnest(%s::vector[]) WITH ORDINALITY AS q(v, i)
+                   FROM unnest(%b::vector[]) WITH ORDINALITY AS q(v, i)
                    CROSS JOIN LATERAL (
                        SELECT id, role_id, text, 1 - (embedding <=> q.v) AS sim FROM role_kras
                        WHERE embedding IS NOT NULL ORDER BY embedding <=> q.v LIMIT %s) k
@@ -308,7 +309,7 @@ class Catalog:
             rows = conn.execute(
                 """SELECT DISTINCT ON (k.id) k.id, k.role_id, k.text, q.i,
                           round((1 - (k.embedding <=> q.v))::numeric, 4) AS sim
-                   FROM unnest(%s::vector[]) WITH ORDINALITY AS q(v, i)
+                   FROM unnest(%b::vector[]) WITH ORDINALITY AS q(v, i)
                    CROSS JOIN role_kras k
                    WHERE k.role_id = ANY(%s) AND k.embedding IS NOT NULL
                    ORDER BY k.id, sim DESC, q.i""",
@@ -327,7 +328,7 @@ class Catalog:
             return {}
         with self.db.connection() as conn:
             rows = conn.execute(
-                "SELECT id, 1 - (centroid <=> %s) AS sim FROM roles WHERE id = ANY(%s) AND centroid IS NOT NULL",
+                "SELECT id, 1 - (centroid <=> %b) AS sim FROM roles WHERE id = ANY(%s) AND centroid IS NOT NULL",
                 (vector, sorted(role_ids)),
             ).fetchall()
         return {r["id"]: float(r["sim"]) for r in rows}
@@ -335,8 +336,8 @@ class Catalog:
     def centroid_similarities(self, vector: np.ndarray, *, k: int = 20) -> dict[int, float]:
         with self.db.connection() as conn:
             rows = conn.execute(
-                """SELECT id, 1 - (centroid <=> %s) AS sim FROM roles WHERE centroid IS NOT NULL
-                   AND status = 'active' ORDER BY centroid <=> %s LIMIT %s""",
+                """SELECT id, 1 - (centroid <=> %b) AS sim FROM roles WHERE centroid IS NOT NULL
+                   AND status = 'active' ORDER BY centroid <=> %b LIMIT %s""",
                 (vector, vector, k),
             ).fetchall()
         return {r["id"]: float(r["sim"]) for r in rows}
@@ -388,8 +389,23 @@ class Catalog:
 
     def role_skill_sets(self) -> dict[int, dict[str, float]]:
         """Every role's skill set with weights: signature skills 1.0, skills of essential dimensions 0.6,
-        of optional dimensions 0.3 (the maximum where a skill comes by several paths)."""
+        of optional dimensions 0.3 (the maximum where a skill comes by several paths).
+
+        Cached per catalog and rebuilt when the links change (a fingerprint of the three link tables is one cheap
+        query; the sets themselves are thousands of rows that every classification would otherwise re-read)."""
         with self.db.connection() as conn:
+            row = conn.execute(
+                """SELECT (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + skill_id), 0)
+                           FROM role_skills)
+                       || '/' || (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + dimension_id
+                                  + CASE importance WHEN 'essential' THEN 1 ELSE 0 END), 0) FROM role_dimensions)
+                       || '/' || (SELECT count(*) || ':' || coalesce(sum(skill_id::bigint * 1000003 + dimension_id), 0)
+                                  FROM skill_dimensions) AS fingerprint"""
+            ).fetchone()
+            fingerprint = str(row["fingerprint"]) if row else ""
+            cached = self._role_skill_sets
+            if cached is not None and cached[0] == fingerprint:
+                return cached[1]
             rows = conn.execute(
                 """SELECT rs.role_id, s.slug, 1.0 AS w FROM role_skills rs JOIN skills s ON s.id = rs.skill_id
                    UNION ALL
@@ -401,6 +417,7 @@ class Catalog:
         for r in rows:
             weights = out.setdefault(r["role_id"], {})
             weights[r["slug"]] = max(weights.get(r["slug"], 0.0), float(r["w"]))
+        self._role_skill_sets = (fingerprint, out)
         return out
 
     def roles_for_skills(self, skills: Sequence[str], k: int = 5) -> list[RoleSkillOverlap]:
