@@ -245,3 +245,22 @@ def test_ci_gate_llm_path_replays_committed_cassettes(catalog, baseline_path: Pa
     )
     failures = gate_failures(run, baseline)
     assert failures == [], "\n".join(failures)
+
+
+def test_gate_and_runner_refuse_what_they_cannot_judge(starter_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from jdgraph.errors import ConfigError, InputError
+
+    stale = Baseline.load(BASELINE).model_copy(update={"suite_sha256": "0" * 64})
+    assert "another version of suite starter" in gate_failures(starter_run, stale)[0]
+    suite = load_suite(STARTER)
+    with pytest.raises(ConfigError, match="needs --model"):
+        run_suite(suite, mode="replay", cassette=tmp_path / "c.jsonl")
+    with pytest.raises(ConfigError, match="needs a cassette"):
+        run_suite(suite, mode="replay", parse_model="openai:gpt-4.1-mini")
+    with pytest.raises(ConfigError, match=r"cannot build model 'openai:gpt-4\.1-mini'"):
+        run_suite(suite, parse_model="openai:gpt-4.1-mini")  # no key: one clear error, not 49 failed cases
+    with pytest.raises(InputError, match="does not exist"):
+        Baseline.load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(InputError, match="is not valid"):
+        Baseline.load(tmp_path / "bad.json")

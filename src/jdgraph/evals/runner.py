@@ -28,6 +28,7 @@ from jdgraph.errors import ConfigError, InputError
 from jdgraph.evals.cassettes import NO_RECORDING, CassetteServer
 from jdgraph.evals.goldens import Expected, GoldenCase, Suite
 from jdgraph.evals.metrics import METRICS, CaseOutput, CaseScore, score_case
+from jdgraph.graph.llm import make_chat_model
 from jdgraph.prompts import load_prompt
 
 Mode = Literal["deterministic", "llm", "replay", "record"]
@@ -178,6 +179,8 @@ def run_suite(
         judge_llm = JudgeLLM(judge)
     t0 = time.perf_counter()
     with _llm_endpoint(mode, cassette):
+        for spec in sorted(set(models.values()) - {"none"}):
+            make_chat_model(spec, timeout_s=5)  # a missing key or package fails here, once, not in every case
         for r in range(repeat):
             items = [BatchItem(c.id, c.text, c.title, c.company) for c in suite.cases]
             run_context: dict[str, Any] = {**models, **context}
