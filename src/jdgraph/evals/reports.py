@@ -45,6 +45,12 @@ def case_diff(case: CaseRun) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _differing(run: EvalRun) -> list[CaseRun]:
+    """First-repeat cases that are not perfect on every metric (failed ones first)."""
+    cases = [c for c in run.cases if c.repeat == 0 and (not c.passed or any(v.score < 1 for v in c.scores.values()))]
+    return sorted(cases, key=lambda c: (c.passed, c.id))
+
+
 def _baseline_value(baseline: Baseline | None, name: str) -> float | None:
     return baseline.metrics.get(name) if baseline else None
 
@@ -83,12 +89,14 @@ def markdown_report(run: EvalRun, baseline: Baseline | None = None, failures: li
     if c.repeat > 1:
         out += ["", "## Pass rate per case", "", "| case | pass rate |", "| --- | ---: |"]
         out += [f"| {i} | {r:.2f} |" for i, r in sorted(run.pass_rates.items(), key=lambda x: x[1])]
-    out += ["", "## Cases that did not pass", ""]
-    failing = [case for case in run.cases if not case.passed and case.repeat == 0]
-    if not failing:
+    differing = _differing(run)
+    failed = sum(1 for case in differing if not case.passed)
+    out += ["", f"## Cases with differences ({len(differing)}, {failed} below a per-case threshold)", ""]
+    if not differing:
         out.append("None.")
-    for case in failing:
-        out += [f"### {case.id}", "", "| field | expected | got |", "| --- | --- | --- |"]
+    for case in differing:
+        mark = "" if case.passed else " ❌"
+        out += [f"### {case.id}{mark}", "", "| field | expected | got |", "| --- | --- | --- |"]
         out += [f"| {f} | {e} | {g} |" for f, e, g in case_diff(case)]
         out.append("")
     out += ["", "## Latency per node (mean ms)", "", "| node | ms |", "| --- | ---: |"]
@@ -143,16 +151,15 @@ def html_report(run: EvalRun, baseline: Baseline | None = None, failures: list[s
         for n, m in run.metrics.items()
     )
     cases_html = []
-    for case in run.cases:
-        if case.passed or case.repeat != 0:
-            continue
+    for case in _differing(run):
         rows = "".join(
             f"<tr><td>{html.escape(f)}</td><td>{html.escape(e)}</td><td>{html.escape(g)}</td></tr>"
             for f, e, g in case_diff(case)
         )
         cases_html.append(
-            f"<details><summary>{html.escape(case.id)}</summary><table><tr><th>field</th><th>expected</th>"
-            f"<th>got</th></tr>{rows}</table></details>"
+            f"<details><summary class='{'' if case.passed else 'bad'}'>{html.escape(case.id)}"
+            f"{'' if case.passed else ' (below a per-case threshold)'}</summary>"
+            f"<table><tr><th>field</th><th>expected</th><th>got</th></tr>{rows}</table></details>"
         )
     gate = ""
     if failures is not None:
@@ -177,7 +184,7 @@ cost ${run.totals.get("cost_usd", 0):.4f} · mean latency {run.totals.get("laten
 <h2>Role confusion</h2>{_confusion(run)}
 <h2>Latency per node (mean ms)</h2>{_bars(dict(sorted(run.node_ms_mean.items())), fmt="{:.1f}")}
 <h2>LLM cost per node (USD)</h2>{_bars(dict(sorted(run.cost_by_node.items())), fmt="{:.5f}")}
-<h2>Cases that did not pass ({len(cases_html)})</h2>{"".join(cases_html) or "<p>None.</p>"}
+<h2>Cases with differences ({len(cases_html)})</h2>{"".join(cases_html) or "<p>None.</p>"}
 </body></html>
 """
 
