@@ -242,3 +242,15 @@ def test_interrupted_run_resumes_from_checkpoint(catalog) -> None:
     assert resumed.node_timings_ms.keys() >= {"parse", "extract", "match", "persist"}
     with catalog.db.connection() as conn:
         assert conn.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone() is not None
+
+
+def test_alias_phrases_are_found_across_separators_and_verb_forms(catalog) -> None:
+    from jdgraph.graph.extract import _alias_mentions
+    from jdgraph.graph.text import sentences
+
+    text = "You will write Multi threading code in Node JS, plan lessons and own the team's Rust's crates."
+    found = {m.name: m.slug_hint for m in _alias_mentions(text, sentences(text), catalog)}
+    assert found["Multi threading"] == "multithreading"  # the whole phrase, not just "threading"
+    assert found["Node JS"] == "nodejs"
+    assert found["plan lessons"] == "lesson-planning"
+    assert found["Rust"] == "rust"  # possessive dropped

@@ -4,8 +4,9 @@ Deterministic implementation, in order: (1) catalog alias phrases found in the t
 boundaries, case-sensitive for aliases that are ordinary words), (2) coordinated phrases expanded ("unit,
 integration, and property-based testing" → three testing skills), (3) named items after "experience with",
 "knowledge of"… that the catalog does not know (candidate new skills), (4) responsibility sentences whose
-embedding is close to a skill alias. Primary = in the title, in a requirements section, or mentioned twice;
-anything under a nice-to-have heading is secondary.
+embedding is close to a skill alias. Verb phrases stand for nominal skills ("plan lessons" → Lesson Planning).
+Secondary = every mention is under a nice-to-have heading or in a "... is a plus" sentence; anything else the JD
+names is primary (an embedding-inferred skill needs the title or a second mention).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
-from jdgraph.graph.parse import TOKEN, catalog_index, first_token_key
+from jdgraph.graph.parse import TOKEN, catalog_index, strip_possessive
 from jdgraph.graph.text import Sentence
 from jdgraph.graph.verbs import phrase_keys
 
@@ -103,13 +104,6 @@ class SkillFinding:
     slug_hint: str | None = None
 
 
-def _sentence_at(sentences: list[Sentence], pos: int) -> Sentence | None:
-    for s in sentences:
-        if s.start <= pos < s.end:
-            return s
-    return None
-
-
 def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> list[Mention]:
     index = catalog_index(catalog)
     out: list[Mention] = []
@@ -118,8 +112,8 @@ def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> l
         tokens = [(m.start(), m.end()) for m in TOKEN.finditer(body)]
         i = 0
         while i < len(tokens):
-            if first_token_key(body[tokens[i][0] : tokens[i][1]]) not in index.first_tokens:
-                i += 1  # no alias or verb phrase starts with this token
+            if not index.may_start_phrase(body[tokens[i][0] : tokens[i][1]]):
+                i += 1
                 continue
             matched = False
             for n in range(min(index.max_words + 1, len(tokens) - i), 0, -1):
@@ -127,8 +121,7 @@ def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> l
                 gaps = [body[tokens[j][1] : tokens[j + 1][0]] for j in range(i, i + n - 1)]
                 if any(g.strip(" -/") or len(g) > 3 for g in gaps):
                     continue  # an n-gram never crosses punctuation
-                phrase = body[start:end].rstrip("'’")
-                phrase = re.sub(r"['’]s$", "", phrase)
+                phrase = strip_possessive(body[start:end])
                 hits = index.aliases.get(normalize_alias(phrase))
                 if not hits and n >= 2 and end - tokens[i + n - 1][0] > 3 and phrase[-1:].isalpha():
                     # "applicant tracking system" for the alias "Applicant Tracking Systems", and back.

@@ -7,6 +7,7 @@ certifications and title aliases from the catalog. The LLM implementation fills 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from functools import lru_cache
 
 import pycountry
@@ -343,10 +344,9 @@ def deterministic_parse(text: str, *, title: str | None, company: str | None, ca
 TOKEN = re.compile(r"(?<![\w.#+])\.?[A-Za-z0-9](?:[\w+#./&'’-]*[\w+#])?")
 
 
-def first_token_key(text: str) -> str:
-    """The normalised first token of a phrase, as the extractor tokenises JD text (possessive dropped)."""
-    tokens = TOKEN.findall(text)
-    return normalize_alias(re.sub(r"['’]s$", "", tokens[0]).rstrip("'’")) if tokens else ""
+def strip_possessive(phrase: str) -> str:
+    """ "Rust's" → "Rust", "developers'" → "developers": how the extractor reads a JD phrase before lookup."""
+    return re.sub(r"['’]s$", "", phrase.rstrip("'’"))
 
 
 class CatalogIndex:
@@ -363,9 +363,9 @@ class CatalogIndex:
         for r in rows:
             self.aliases.setdefault(r["alias_norm"], []).append(dict(r))
         self.max_words = max((len(str(r["alias"]).split()) for r in rows), default=1)
-        # The normalised first token of every alias (and every verb form of a verb phrase): the extractor skips
-        # JD positions whose token starts no alias, instead of normalising every n-gram there.
-        self.first_tokens: set[str] = {first_token_key(str(r["alias"])) for r in rows} | VERB_FORMS
+        # Sorted alias keys, for a prefix test: the extractor skips JD positions whose token cannot begin any
+        # alias key (keys drop separators, so "Multi threading" reaches "multithreading" token by token).
+        self._sorted_keys = sorted(self.aliases)
         # "plan lessons" → Lesson Planning (see jdgraph.graph.verbs); exact aliases win over these.
         self.verb_phrases: dict[str, list[dict[str, object]]] = {}
         for r in rows:
@@ -380,6 +380,14 @@ class CatalogIndex:
                 flags = 0 if (r["match_case"] or len(str(r["alias"])) <= 4) else re.I
                 pattern = re.compile(rf"(?<![\w]){re.escape(str(r['alias']))}(?![\w])", flags)
                 self.certifications.append((str(r["display_name"]), pattern))
+
+    def may_start_phrase(self, token: str) -> bool:
+        """Can a catalog phrase (an alias, or a verb phrase such as "plan lessons") start with this JD token?"""
+        key = normalize_alias(strip_possessive(token))
+        if key in VERB_FORMS:
+            return True
+        i = bisect_left(self._sorted_keys, key)
+        return i < len(self._sorted_keys) and self._sorted_keys[i].startswith(key)
 
 
 _index_cache: dict[int, tuple[int, CatalogIndex]] = {}
