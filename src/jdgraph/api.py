@@ -141,13 +141,14 @@ def _embed_window(chunk: list[BatchItem]) -> None:
     """Warm the embedding cache with every sentence the window's runs will embed (bad inputs are left to the run,
     which reports them)."""
     from jdgraph.catalog.queries import get_catalog
-    from jdgraph.graph.nodes import texts_to_embed
+    from jdgraph.graph.nodes import responsibility_sentences, texts_to_embed
     from jdgraph.graph.text import normalise_text
 
     texts: list[str] = []
     for item in chunk:
         try:
-            texts.extend(texts_to_embed(normalise_text(check_input(item.text)), [item.title] if item.title else []))
+            sents = responsibility_sentences(normalise_text(check_input(item.text)))
+            texts.extend(texts_to_embed(sents, [item.title] if item.title else []))
         except JdgraphError:
             continue
     if texts:

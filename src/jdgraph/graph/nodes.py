@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any, TypeVar
 
 import numpy as np
+from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
@@ -37,7 +38,7 @@ from jdgraph.graph.schemas import (
 )
 from jdgraph.graph.state import State
 from jdgraph.graph.text import Sentence, check_input, normalise_text, sentences
-from jdgraph.prompts import load_prompt
+from jdgraph.prompts import Prompt, load_prompt
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -69,6 +70,15 @@ def _llm_headers(prompt_ref: str, ctx: Context) -> dict[str, str]:
     return {"X-Jdgraph-Prompt": prompt_ref, "X-Jdgraph-Repeat": str(ctx.repeat_index)}
 
 
+def _model_and_prompt(node: str, spec: str, ctx: Context) -> tuple[BaseChatModel, Prompt] | None:
+    """The step's chat model and prompt, or None when no model is configured (the prompt is not even read)."""
+    if not spec or spec.lower() == "none":
+        return None
+    prompt = load_prompt(node, ctx.prompts_dir)
+    model = make_chat_model(spec, timeout_s=ctx.llm_timeout_s, headers=_llm_headers(prompt.ref, ctx))
+    return (model, prompt) if model is not None else None
+
+
 def _structured_or_fallback(
     node: str,
     spec: str,
@@ -82,12 +92,10 @@ def _structured_or_fallback(
 ) -> tuple[T | None, LLMRecorder | None]:
     """The LLM implementation of a step: its validated output, or None (no model configured, or the call failed
     after retries and repair, in which case the last record is marked ``fallback`` and a warning says so)."""
-    if not spec or spec.lower() == "none":
+    configured = _model_and_prompt(node, spec, ctx)
+    if configured is None:
         return None, None
-    prompt = load_prompt(node, ctx.prompts_dir)
-    model = make_chat_model(spec, timeout_s=ctx.llm_timeout_s, headers=_llm_headers(prompt.ref, ctx))
-    if model is None:
-        return None, None
+    model, prompt = configured
     recorder = LLMRecorder(node, spec, prompt, start_seq=len(state.llm_calls))
     try:
         messages = system_and_user(prompt, **variables)
@@ -101,7 +109,8 @@ def _structured_or_fallback(
 MAX_ROLE_SENTENCES = 60  # sentences compared with KRAs; beyond this a JD is boilerplate and only costs time
 
 
-def _responsibility_sentences(text: str) -> list[Sentence]:
+def responsibility_sentences(text: str) -> list[Sentence]:
+    """The JD's sentences outside the company blurb, perks, offer and process sections."""
     return [s for s in sentences(text) if not (s.section and s.section.lower().startswith(_NON_RESPONSIBILITY))]
 
 
@@ -166,21 +175,25 @@ def _finding_from_dict(d: dict[str, Any]) -> SkillFinding:
     return SkillFinding(d["name"], d["extracted_by"], mentions, d["is_primary"], d.get("slug_hint"))
 
 
-def texts_to_embed(text: str, titles: Sequence[str] = ()) -> list[str]:
-    """Every sentence (and title) of a normalised JD that extract and match embed: what a batch can embed ahead."""
-    sents = _responsibility_sentences(text)
+def _titles(parsed: ParsedJD) -> list[str]:
+    return [t for t in [parsed.role, *parsed.role_aliases] if t]
+
+
+def texts_to_embed(sents: list[Sentence], titles: Sequence[str] = ()) -> list[str]:
+    """Every text of a JD that extract and match embed, from its :func:`responsibility_sentences` and titles:
+    what a node (or a batch) can embed ahead in one model call."""
     texts = [s.text for s in sents[:MAX_ROLE_SENTENCES]] + [s.text for s in sents if implies_skills(s)]
     return list(dict.fromkeys([*texts, *titles]))
 
 
-def _embed_ahead(catalog: Catalog, text: str, parsed: ParsedJD) -> None:
+def _embed_ahead(catalog: Catalog, sents: list[Sentence], parsed: ParsedJD) -> None:
     """Embed every sentence and title that extract and match will look up, in one model call.
 
     Each model call costs about 10 ms of fixed overhead on a CPU, before any token; the nodes would otherwise
     make three or four calls per JD (responsibility bullets, remaining sentences, titles). The vectors land in
     the embedder's cache, where the nodes find them.
     """
-    texts = texts_to_embed(text, [t for t in [parsed.role, *parsed.role_aliases] if t])
+    texts = texts_to_embed(sents, _titles(parsed))
     if texts:
         catalog.embeddings.embed_array(texts)
 
@@ -190,8 +203,8 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context or Context()
     catalog = get_catalog()
     parsed = ParsedJD.model_validate(state.parsed)
-    sents = _responsibility_sentences(state.text)  # not the company blurb, perks or the offer
-    _embed_ahead(catalog, state.text, parsed)
+    sents = responsibility_sentences(state.text)  # not the company blurb, perks or the offer
+    _embed_ahead(catalog, sents, parsed)
     warnings: list[str] = []
     findings: list[SkillFinding] | None = None
     out, recorder = _structured_or_fallback(
@@ -240,13 +253,13 @@ def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     parsed = ParsedJD.model_validate(state.parsed)
     findings = [_finding_from_dict(d) for d in state.extracted]
     skills = resolve_skills(findings, catalog, accept=ctx.embedding_accept)
-    resp = _responsibility_sentences(state.text)[:MAX_ROLE_SENTENCES]
+    resp = responsibility_sentences(state.text)[:MAX_ROLE_SENTENCES]
     vectors = catalog.embeddings.embed_array([s.text for s in resp]) if resp else None
     jd_vector = None
     if vectors is not None and len(vectors):
         mean = vectors.mean(axis=0)
         jd_vector = mean / (np.linalg.norm(mean) or 1.0)
-    titles = [t for t in [parsed.role, *parsed.role_aliases] if t]
+    titles = _titles(parsed)
     signals = role_signals(
         catalog, titles=titles, responsibility=resp, skills=skills, jd_vector=jd_vector, sentence_vectors=vectors
     )
@@ -377,19 +390,19 @@ def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     warnings: list[str] = []
     recorder: LLMRecorder | None = None
     verdict: AdjudicationDecision | None = None
-    prompt = load_prompt("adjudicate", ctx.prompts_dir)
-    model = make_chat_model(ctx.adjudicate_model, timeout_s=ctx.llm_timeout_s, headers=_llm_headers(prompt.ref, ctx))
+    configured = _model_and_prompt("adjudicate", ctx.adjudicate_model, ctx)
     candidates = signals[:6]
-    if model is not None:
+    if configured is not None:
         from jdgraph.tools import CATALOG_TOOLS
 
+        model, prompt = configured
         recorder = LLMRecorder("adjudicate", ctx.adjudicate_model, prompt, start_seq=len(state.llm_calls))
         messages = system_and_user(
             prompt,
             reason=collision.get("reason", ""),
             title=parsed.role,
             candidates=candidates,
-            sentences=[s.text for s in _responsibility_sentences(state.text)[:25]],
+            sentences=[s.text for s in responsibility_sentences(state.text)[:25]],
         )
         try:
             conversation = tool_loop(
@@ -453,4 +466,4 @@ def skills_of(state: State) -> list[ResolvedSkill]:
 
 
 def responsibility_for_kras(state: State) -> list[Sentence]:
-    return [s for s in _responsibility_sentences(state.text) if s.is_bullet and not requirement_section(s.section)]
+    return [s for s in responsibility_sentences(state.text) if s.is_bullet and not requirement_section(s.section)]
