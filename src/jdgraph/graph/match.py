@@ -42,7 +42,17 @@ def derive_profile(name: str) -> SkillProfile:
 def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: float) -> list[ResolvedSkill]:
     if not findings:
         return []
-    matches = catalog.lookup_skills([f.name for f in findings], accept=accept)
+    # A finding the extractor already tied to a catalog skill (slug hint) is looked up lexically only: when its
+    # own words are not an alias ("plan lessons" for Lesson Planning) it resolves through the hint below, so an
+    # embedding search for it would be thrown away.
+    hinted = [i for i, f in enumerate(findings) if f.slug_hint]
+    plain = [i for i, f in enumerate(findings) if not f.slug_hint]
+    matches: list[SkillMatch] = [SkillMatch(term=f.name) for f in findings]
+    for group, threshold in ((hinted, 2.0), (plain, accept)):
+        if group:
+            found = catalog.lookup_skills([findings[i].name for i in group], accept=threshold)
+            for i, match in zip(group, found, strict=True):
+                matches[i] = match
     # "multi-threading and asynchronous programming": a coordinated item that missed is retried without the
     # shared head word, lexically, in one batch.
     retry_at = [
@@ -55,14 +65,11 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
         for i, retry in zip(retry_at, retries, strict=True):
             if retry.skill is not None:
                 matches[i] = retry
-    # A phrase the extractor tied to a catalog skill without naming one of its aliases ("plan lessons" for
-    # Lesson Planning) resolves through that skill, as a normalised match, unless its own name matched lexically.
-    for i, finding in enumerate(findings):
-        m = matches[i]
-        if finding.slug_hint and m.match_via not in ("exact", "normalized"):
-            hinted = catalog.get_skill(finding.slug_hint)
+    for i in hinted:
+        if matches[i].skill is None:  # resolved through the hint, as a normalised match
+            ref = catalog.get_skill(str(findings[i].slug_hint))
             matches[i] = SkillMatch(
-                term=finding.name, skill=hinted, match_via="normalized", score=1.0, alias=hinted.display_name
+                term=findings[i].name, skill=ref, match_via="normalized", score=1.0, alias=ref.display_name
             )
     by_slug: dict[str, ResolvedSkill] = {}
     skill_ids: dict[str, int] = {}
