@@ -7,8 +7,8 @@ nodes all go through it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from pgvector import Vector
@@ -33,6 +33,14 @@ from jdgraph.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbe
 from jdgraph.errors import InputError, NotFoundError
 
 DEFAULT_EMBEDDING_ACCEPT = 0.80
+T = TypeVar("T")
+# Changes whenever a role↔skill, role↔dimension or skill↔dimension link is added, removed or re-weighted.
+_LINKS_FINGERPRINT = """
+    SELECT (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + skill_id), 0) FROM role_skills)
+        || '/' || (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + dimension_id
+                   + CASE importance WHEN 'essential' THEN 1 ELSE 0 END), 0) FROM role_dimensions)
+        || '/' || (SELECT count(*) || ':' || coalesce(sum(skill_id::bigint * 1000003 + dimension_id), 0)
+                   FROM skill_dimensions) AS fingerprint"""
 MAX_QUERY_CHARS = 2000
 
 _SKILL_COLS = """s.id, s.slug, s.display_name, s.nature, s.category, s.sub_category, s.volatility,
@@ -69,7 +77,7 @@ class Catalog:
         if not isinstance(embeddings, CachedEmbeddings):
             embeddings = CachedEmbeddings(CoalescingEmbeddings(embeddings), db)
         self.embeddings = embeddings
-        self._role_skill_sets: tuple[str, dict[int, dict[str, float]]] | None = None
+        self._derived: dict[str, tuple[str, object]] = {}  # see cached()
 
     # -- skills ---------------------------------------------------------------------------------------------
     def lookup_skill(self, term: str, *, accept: float = DEFAULT_EMBEDDING_ACCEPT) -> SkillMatch:
@@ -387,25 +395,27 @@ class Catalog:
         scored.sort(key=lambda c: (-c.score, c.role.slug))
         return scored[:k]
 
+    def cached(self, name: str, fingerprint_sql: str, build: Callable[[], T]) -> T:
+        """A value derived from catalog tables, kept per catalog and rebuilt when ``fingerprint_sql`` (one cheap
+        query returning one value) changes, so imports and approved review items show up without a restart."""
+        with self.db.connection() as conn:
+            row = conn.execute(fingerprint_sql).fetchone()
+        fingerprint = str(next(iter(row.values()))) if row else ""
+        hit = self._derived.get(name)
+        if hit is not None and hit[0] == fingerprint:
+            return cast(T, hit[1])
+        value = build()
+        self._derived[name] = (fingerprint, value)
+        return value
+
     def role_skill_sets(self) -> dict[int, dict[str, float]]:
         """Every role's skill set with weights: signature skills 1.0, skills of essential dimensions 0.6,
-        of optional dimensions 0.3 (the maximum where a skill comes by several paths).
+        of optional dimensions 0.3 (the maximum where a skill comes by several paths). Cached: the sets are
+        thousands of rows that every classification would otherwise re-read."""
+        return self.cached("role_skill_sets", _LINKS_FINGERPRINT, self._load_role_skill_sets)
 
-        Cached per catalog and rebuilt when the links change (a fingerprint of the three link tables is one cheap
-        query; the sets themselves are thousands of rows that every classification would otherwise re-read)."""
+    def _load_role_skill_sets(self) -> dict[int, dict[str, float]]:
         with self.db.connection() as conn:
-            row = conn.execute(
-                """SELECT (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + skill_id), 0)
-                           FROM role_skills)
-                       || '/' || (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + dimension_id
-                                  + CASE importance WHEN 'essential' THEN 1 ELSE 0 END), 0) FROM role_dimensions)
-                       || '/' || (SELECT count(*) || ':' || coalesce(sum(skill_id::bigint * 1000003 + dimension_id), 0)
-                                  FROM skill_dimensions) AS fingerprint"""
-            ).fetchone()
-            fingerprint = str(row["fingerprint"]) if row else ""
-            cached = self._role_skill_sets
-            if cached is not None and cached[0] == fingerprint:
-                return cached[1]
             rows = conn.execute(
                 """SELECT rs.role_id, s.slug, 1.0 AS w FROM role_skills rs JOIN skills s ON s.id = rs.skill_id
                    UNION ALL
@@ -417,7 +427,6 @@ class Catalog:
         for r in rows:
             weights = out.setdefault(r["role_id"], {})
             weights[r["slug"]] = max(weights.get(r["slug"], 0.0), float(r["w"]))
-        self._role_skill_sets = (fingerprint, out)
         return out
 
     def roles_for_skills(self, skills: Sequence[str], k: int = 5) -> list[RoleSkillOverlap]:

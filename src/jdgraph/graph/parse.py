@@ -390,19 +390,9 @@ class CatalogIndex:
         return i < len(self._sorted_keys) and self._sorted_keys[i].startswith(key)
 
 
-_index_cache: dict[int, tuple[int, CatalogIndex]] = {}
-
-
 def catalog_index(catalog: Catalog) -> CatalogIndex:
     """Cached per catalog; rebuilt when the alias count changes (new aliases approved, imports)."""
-    with catalog.db.connection() as conn:
-        row = conn.execute("SELECT count(*) AS n FROM skill_aliases").fetchone()
-    count = int(row["n"]) if row else 0
-    cached = _index_cache.get(id(catalog))
-    if cached is None or cached[0] != count:
-        cached = (count, CatalogIndex(catalog))
-        _index_cache[id(catalog)] = cached
-    return cached[1]
+    return catalog.cached("catalog_index", "SELECT count(*) AS n FROM skill_aliases", lambda: CatalogIndex(catalog))
 
 
 def requirement_section(heading: str | None) -> bool:
