@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from jdgraph.api import BatchItem, classify_many
 from jdgraph.errors import ConfigError, InputError
 from jdgraph.evals.cassettes import NO_RECORDING, CassetteServer
-from jdgraph.evals.goldens import Expected, GoldenCase, Suite
+from jdgraph.evals.goldens import Expected, Suite
 from jdgraph.evals.metrics import METRICS, CaseOutput, CaseScore, score_case
 from jdgraph.graph.llm import make_chat_model
 from jdgraph.prompts import load_prompt
@@ -34,15 +34,6 @@ from jdgraph.prompts import load_prompt
 Mode = Literal["deterministic", "llm", "replay", "record"]
 MODEL_FIELDS = ("parse_model", "extract_model", "adjudicate_model", "enrich_model")
 DEFAULT_TOLERANCE = 0.02
-
-
-class ScoreOut(BaseModel):
-    score: float
-    counts: dict[str, float] = Field(default_factory=dict)
-    reason: str = ""
-
-    def as_case_score(self) -> CaseScore:
-        return CaseScore(self.score, dict(self.counts), self.reason)
 
 
 class CaseRun(BaseModel):
@@ -53,8 +44,8 @@ class CaseRun(BaseModel):
     output: CaseOutput | None = None
     error: str | None = None
     unrecorded: list[str] = Field(default_factory=list, description="prompt refs the cassette could not answer")
-    scores: dict[str, ScoreOut] = Field(default_factory=dict)
-    judge_scores: dict[str, ScoreOut] = Field(default_factory=dict, description="LLM-judge metrics (--judge)")
+    scores: dict[str, CaseScore] = Field(default_factory=dict)
+    judge_scores: dict[str, CaseScore] = Field(default_factory=dict, description="LLM-judge metrics (--judge)")
     passed: bool = False
 
 
@@ -99,14 +90,7 @@ class EvalRun(BaseModel):
         return [c for c in self.cases if not c.unrecorded and (repeat is None or c.repeat == repeat)]
 
 
-def _score(case: GoldenCase, output: CaseOutput | None) -> dict[str, ScoreOut]:
-    got = output or CaseOutput(status="failed")
-    return {
-        k: ScoreOut(score=v.score, counts=v.counts, reason=v.reason) for k, v in score_case(case.expected, got).items()
-    }
-
-
-def _case_passed(scores: dict[str, ScoreOut]) -> bool:
+def _case_passed(scores: dict[str, CaseScore]) -> bool:
     return all(scores[name].score + 1e-9 >= spec.case_threshold for name, spec in METRICS.items() if name in scores)
 
 
@@ -181,9 +165,9 @@ def run_suite(
     with _llm_endpoint(mode, cassette):
         for spec in sorted(set(models.values()) - {"none"}):
             make_chat_model(spec, timeout_s=5)  # a missing key or package fails here, once, not in every case
+        items = [BatchItem(c.id, c.text, c.title, c.company) for c in suite.cases]
+        run_context: dict[str, Any] = {**models, **context}
         for r in range(repeat):
-            items = [BatchItem(c.id, c.text, c.title, c.company) for c in suite.cases]
-            run_context: dict[str, Any] = {**models, **context}
             outcomes = classify_many(
                 items, concurrency=concurrency, persist=False, prompts_dir=prompts_dir, repeat_index=r, **run_context
             )
@@ -201,7 +185,7 @@ def run_suite(
                             if NO_RECORDING in (c.error or "")
                         }
                     )
-                scores = _score(case, output)
+                scores = score_case(case.expected, output or CaseOutput(status="failed"))
                 run = CaseRun(
                     id=case.id,
                     repeat=r,
@@ -217,7 +201,7 @@ def run_suite(
                     from jdgraph.evals.judge import judge_adjudication
 
                     score, reason = judge_adjudication(judge_llm, case.text, output.chosen_role, output.reasoning)
-                    run.judge_scores["adjudication_reasoning"] = ScoreOut(score=score, reason=reason)
+                    run.judge_scores["adjudication_reasoning"] = CaseScore(score, reason=reason)
                 runs.append(run)
                 if on_case:
                     on_case(run)
@@ -229,7 +213,7 @@ def summarise(config: EvalConfig, runs: list[CaseRun], *, wall_s: float = 0.0) -
     scored = [c for c in runs if not c.unrecorded]
     for name, spec in METRICS.items():
         per_repeat = [
-            spec.aggregate([c.scores[name].as_case_score() for c in scored if c.repeat == r])
+            spec.aggregate([c.scores[name] for c in scored if c.repeat == r])
             for r in range(config.repeat)
             if any(c.repeat == r for c in scored)
         ]
@@ -241,8 +225,9 @@ def summarise(config: EvalConfig, runs: list[CaseRun], *, wall_s: float = 0.0) -
             min=min(per_repeat, default=0.0),
             max=max(per_repeat, default=0.0),
         )
-    ids = list(dict.fromkeys(c.id for c in runs))
-    pass_rates = {i: statistics.fmean(float(c.passed) for c in runs if c.id == i) for i in ids}
+    by_id = _by_id(runs)
+    ids = list(by_id)
+    pass_rates = {i: statistics.fmean(float(c.passed) for c in cases) for i, cases in by_id.items()}
     unrecorded: dict[str, int] = {}
     for prompt in sorted({p for c in runs for p in c.unrecorded}):
         unrecorded[prompt] = len({c.id for c in runs if prompt in c.unrecorded})
@@ -376,6 +361,14 @@ class Comparison(BaseModel):
     node_ms_mean: dict[str, tuple[float, float]]
 
 
+def _by_id(cases: list[CaseRun]) -> dict[str, list[CaseRun]]:
+    """Each case id's runs (its repeats), in first-seen order."""
+    out: dict[str, list[CaseRun]] = {}
+    for case in cases:
+        out.setdefault(case.id, []).append(case)
+    return out
+
+
 def paired_bootstrap(
     a: Sequence[Sequence[CaseScore]],
     b: Sequence[Sequence[CaseScore]],
@@ -417,12 +410,12 @@ def load_run(path: Path | str) -> EvalRun:
 def compare_runs(a: EvalRun, b: EvalRun, *, resamples: int = 2000, seed: int = 0) -> Comparison:
     if a.config.suite_sha256 != b.config.suite_sha256:
         raise InputError(f"runs are on different suites or versions ({a.config.suite} vs {b.config.suite})")
-    a_cases, b_cases = a.scored_cases(), b.scored_cases()
-    ids = [i for i in dict.fromkeys(c.id for c in a_cases) if any(c.id == i for c in b_cases)]
+    a_by_id, b_by_id = _by_id(a.scored_cases()), _by_id(b.scored_cases())
+    ids = [i for i in a_by_id if i in b_by_id]
     metrics: dict[str, MetricDelta] = {}
     for name, spec in METRICS.items():
-        groups_a = [[c.scores[name].as_case_score() for c in a_cases if c.id == i] for i in ids]
-        groups_b = [[c.scores[name].as_case_score() for c in b_cases if c.id == i] for i in ids]
+        groups_a = [[c.scores[name] for c in a_by_id[i]] for i in ids]
+        groups_b = [[c.scores[name] for c in b_by_id[i]] for i in ids]
         delta, low, high = paired_bootstrap(groups_a, groups_b, spec.aggregate, resamples=resamples, seed=seed)
         va = spec.aggregate([s for g in groups_a for s in g])
         metrics[name] = MetricDelta(a=va, b=va + delta, delta=delta, ci_low=low, ci_high=high)
@@ -430,8 +423,7 @@ def compare_runs(a: EvalRun, b: EvalRun, *, resamples: int = 2000, seed: int = 0
     for i in ids:
         ra, rb = a.pass_rates.get(i, 0.0), b.pass_rates.get(i, 0.0)
         if (ra >= 0.5) != (rb >= 0.5):
-            case_b = next(c for c in b_cases if c.id == i)
-            case_a = next(c for c in a_cases if c.id == i)
+            case_a, case_b = a_by_id[i][0], b_by_id[i][0]
             changed = {
                 m: f"{case_a.scores[m].score:.2f} -> {case_b.scores[m].score:.2f} ({case_b.scores[m].reason})"
                 for m in METRICS
