@@ -93,12 +93,15 @@ def _run(
 
 
 def _summary(run: Any, baseline: Any, failures: list[str]) -> None:
+    from jdgraph.evals.runner import DEFAULT_TOLERANCE
+
     table = Table(title=f"{run.config.suite} ({run.config.mode}), {int(run.totals['cases'])} cases")
     for col in ("metric", "value", "threshold", "baseline", "Δ"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for name, m in run.metrics.items():
         base = baseline.metrics.get(name) if baseline else None
-        style = "red" if m.value + 1e-9 < m.threshold or (base is not None and m.value < base - 0.02) else ""
+        tolerance = baseline.tolerance.get(name, DEFAULT_TOLERANCE) if baseline else 0.0
+        style = "red" if m.value + 1e-9 < m.threshold or (base is not None and m.value < base - tolerance) else ""
         table.add_row(
             name,
             f"{m.value:.3f}" + (f" ±{m.std:.3f}" if run.config.repeat > 1 else ""),

@@ -39,6 +39,11 @@ class CaseOutput(BaseModel):
     llm_calls: list[dict[str, Any]] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
+    @property
+    def final_route(self) -> str:
+        """The route the run ended on: a rejected JD never reached the router."""
+        return "rejected" if self.status == "rejected" else self.route
+
     @classmethod
     def from_result(cls, result: ClassificationResult, latency_ms: float) -> CaseOutput:
         decision = result.decision
@@ -164,7 +169,7 @@ def parse_accuracy(expected: Expected, got: CaseOutput) -> CaseScore:
 
 
 def route_accuracy(expected: Expected, got: CaseOutput) -> CaseScore:
-    route = "rejected" if got.status == "rejected" else got.route
+    route = got.final_route
     ok = route == expected.route
     return CaseScore(float(ok), reason=route if ok else f"expected {expected.route}, got {route}")
 

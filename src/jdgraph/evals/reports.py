@@ -29,7 +29,7 @@ def case_diff(case: CaseRun) -> list[tuple[str, str, str]]:
         want = exp.role or exp.route
         rows.append(("role", ", ".join([want, *exp.role_alternates]), ", ".join(got.top_roles[:3]) or got.route))
     if case.scores["route_accuracy"].score < 1:
-        rows.append(("route", exp.route, got.route if got.status != "rejected" else "rejected"))
+        rows.append(("route", exp.route, got.final_route))
     skills = case.scores["skill_f1"]
     if skills.score < 1:
         rows.append(("skills", f"{len(exp.skills)} labelled", skills.reason))
