@@ -224,6 +224,8 @@ class MetricSpec:
     case_threshold: float = 1.0  # one case passes the metric at this score (deepeval's per-test threshold)
 
 
+# Suite thresholds are floors for the aggregate. Per case, a role or a route is right or wrong (1.0); a set-valued
+# metric passes at "mostly right".
 METRICS: dict[str, MetricSpec] = {
     m.name: m
     for m in [
@@ -231,15 +233,24 @@ METRICS: dict[str, MetricSpec] = {
             "role_top1", "chosen role is the expected one (or an alternate)", role_at_k(1), mean_of_scores, 0.85
         ),
         MetricSpec("role_top3", "expected role among the top 3", role_at_k(3), mean_of_scores, 0.9),
-        MetricSpec("skill_precision", "canonical skills, micro", skill_metric("precision"), _micro("precision"), 0.8),
-        MetricSpec("skill_recall", "canonical skills, micro", skill_metric("recall"), _micro("recall"), 0.7),
-        MetricSpec("skill_f1", "canonical skills, micro", skill_metric("f1"), _micro("f1"), 0.75),
-        MetricSpec("skill_f1_macro", "canonical skills, mean of case F1", skill_metric("f1"), mean_of_scores, 0.75),
         MetricSpec(
-            "primary_skill_f1", "primary skills, micro", skill_metric("f1", primary_only=True), _micro("f1"), 0.7
+            "skill_precision", "canonical skills, micro", skill_metric("precision"), _micro("precision"), 0.8, 0.5
+        ),
+        MetricSpec("skill_recall", "canonical skills, micro", skill_metric("recall"), _micro("recall"), 0.7, 0.5),
+        MetricSpec("skill_f1", "canonical skills, micro", skill_metric("f1"), _micro("f1"), 0.75, 0.5),
+        MetricSpec(
+            "skill_f1_macro", "canonical skills, mean of case F1", skill_metric("f1"), mean_of_scores, 0.75, 0.5
         ),
         MetricSpec(
-            "parse_accuracy", "labelled parse fields correct", parse_accuracy, _ratio("correct", ("total",)), 0.85
+            "primary_skill_f1", "primary skills, micro", skill_metric("f1", primary_only=True), _micro("f1"), 0.7, 0.5
+        ),
+        MetricSpec(
+            "parse_accuracy",
+            "labelled parse fields correct",
+            parse_accuracy,
+            _ratio("correct", ("total",)),
+            0.85,
+            0.66,
         ),
         MetricSpec(
             "route_accuracy", "direct / adjudicated / new-role / rejected", route_accuracy, mean_of_scores, 0.85
@@ -250,26 +261,9 @@ METRICS: dict[str, MetricSpec] = {
             new_skill_precision,
             _ratio("tp", ("tp", "fp")),
             0.5,
+            0.5,
         ),
     ]
-}
-
-
-# Per case, a role or a route is right or wrong; a set-valued metric passes at "mostly right".
-_CASE_THRESHOLDS = {
-    "skill_precision": 0.5,
-    "skill_recall": 0.5,
-    "skill_f1": 0.5,
-    "skill_f1_macro": 0.5,
-    "primary_skill_f1": 0.5,
-    "parse_accuracy": 0.66,
-    "new_skill_precision": 0.5,
-}
-METRICS = {
-    name: MetricSpec(
-        spec.name, spec.description, spec.score_case, spec.aggregate, spec.threshold, _CASE_THRESHOLDS.get(name, 1.0)
-    )
-    for name, spec in METRICS.items()
 }
 
 
