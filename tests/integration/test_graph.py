@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import jdgraph
 from jdgraph.errors import InputError
+from tests.rust_jd import RUST_JD, RUST_SKILLS
 
 pytestmark = pytest.mark.integration
-RUST_JD = (Path(__file__).resolve().parents[2] / "examples" / "rust-developer.txt").read_text()
-RUST_SKILLS = {
-    "rust",
-    "unit-testing",
-    "integration-testing",
-    "property-based-testing",
-    "concurrency",
-    "asynchronous-programming",
-    "multithreading",
-}
 RELATED_DIMENSIONS = {
     "systems-programming",
     "concurrency-and-parallelism",

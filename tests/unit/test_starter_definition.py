@@ -6,6 +6,7 @@ from collections import Counter
 
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.starter import load_starter_definition
+from tests.rust_jd import RUST_SKILLS
 
 
 def test_starter_catalog_sizes() -> None:
@@ -47,15 +48,7 @@ def test_roles_span_tech_and_non_tech() -> None:
 
 def test_rust_jd_skills_are_catalogued_in_sensible_dimensions() -> None:
     skills = load_starter_definition().skills
-    for slug in [
-        "rust",
-        "unit-testing",
-        "integration-testing",
-        "property-based-testing",
-        "concurrency",
-        "asynchronous-programming",
-        "multithreading",
-    ]:
+    for slug in RUST_SKILLS:
         assert slug in skills
     assert "frontend-development" not in skills["rust"][1]
     assert skills["rust"][1] == ["systems-programming"]
