@@ -48,7 +48,12 @@ NOMINALISATIONS: dict[str, tuple[str, ...]] = {
     "writing": ("write", "writes", "writing", "wrote"),
     "operation": ("operate", "operates", "operating", "operated"),
 }
-VERB_FORMS = {normalize_alias(form) for forms in NOMINALISATIONS.values() for form in forms}
+# verb form → the lemmas it can be ("models" is a form of "model" only; "process" would be several).
+_LEMMAS: dict[str, list[str]] = {}
+for _forms in NOMINALISATIONS.values():
+    for _form in _forms:
+        _LEMMAS.setdefault(_form, []).append(_forms[0])
+VERB_FORMS = frozenset(normalize_alias(form) for form in _LEMMAS)
 _FILLER = {"the", "a", "an", "our", "their", "your", "its", "all", "with", "to", "for", "of", "and", "team's"}
 
 
@@ -77,7 +82,7 @@ def phrase_keys(phrase: str) -> list[str]:
     words = phrase.casefold().replace("-", " ").split()
     if len(words) < 2:
         return []
-    lemmas = [forms[0] for forms in NOMINALISATIONS.values() if words[0] in forms]
+    lemmas = _LEMMAS.get(words[0])
     if not lemmas:
         return []
     obj = [_singular(w) for w in words[1:] if w not in _FILLER]
