@@ -24,8 +24,8 @@ import numpy as np
 
 from jdgraph.api import BatchItem, classify, classify_many
 from jdgraph.catalog.db import Database
-from jdgraph.catalog.queries import open_catalog, set_catalog
-from jdgraph.embeddings import ModelEmbeddings, minilm_embeddings
+from jdgraph.catalog.embeddings import ModelEmbeddings, minilm_embeddings
+from jdgraph.catalog.registry import open_catalog
 from jdgraph.settings import DatabaseSettings, shared_dir
 
 
@@ -64,19 +64,21 @@ def _percentiles(timings: dict[str, list[float]]) -> None:
         print(f"  {node:<12}{statistics.median(ordered):>10.1f}{p95:>10.1f}")
 
 
-def _measure(label: str, texts: list[str], concurrency: int, recorder: RecordingEmbeddings) -> None:
-    db = Database(DatabaseSettings.from_env(schema=f"bench_{uuid.uuid4().hex[:8]}"))
+def _measure(label: str, texts: list[str], concurrency: int, recorder: RecordingEmbeddings, catalog_name: str) -> None:
+    fresh = catalog_name == "starter"  # a fresh schema: no cached vectors; an imported catalog is used as it is
+    db = Database(DatabaseSettings.from_env(schema=f"bench_{uuid.uuid4().hex[:8]}")) if fresh else None
     try:
-        set_catalog(open_catalog(db, recorder))  # a fresh schema: no cached vectors
-        classify("Software Engineer\nWe are hiring. Requirements: 3+ years of Python experience.", persist=False)
+        catalog = open_catalog(catalog_name, db=db, embeddings=recorder)
+        ctx = {"persist": False, "catalog_reader": catalog}
+        classify("Software Engineer\nWe are hiring. Requirements: 3+ years of Python experience.", **ctx)
         recorder.texts, recorder.groups, recorder.recording, recorder.seconds, recorder.calls = [], [], True, 0.0, 0
         timings: dict[str, list[float]] = {}
         t0 = time.perf_counter()
         if concurrency == 1:
-            results = [classify(text, persist=False) for text in texts]
+            results = [classify(text, **ctx) for text in texts]
         else:
             items = [BatchItem(str(i), text) for i, text in enumerate(texts)]
-            outcomes = list(classify_many(items, concurrency=concurrency, persist=False))
+            outcomes = list(classify_many(items, concurrency=concurrency, **ctx))
             results = [o.result for o in outcomes if o.result is not None]
         total = time.perf_counter() - t0
         recorder.recording = False
@@ -92,8 +94,8 @@ def _measure(label: str, texts: list[str], concurrency: int, recorder: Recording
             recorder.inner.embed_array(group)
         replay_time = time.perf_counter() - t2
     finally:
-        set_catalog(None)
-        db.drop_schema()
+        if db is not None:
+            db.drop_schema()
     print(f"{label}: {len(results)} JDs in {total:.1f}s = {len(results) / total:.2f} JDs/s")
     _percentiles(timings)
     print(f"  inside the model during the runs: {recorder.seconds:.1f}s in {recorder.calls} calls")
@@ -107,14 +109,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--catalog", default="starter", help="starter (fresh schema) or an imported catalog")
     args = parser.parse_args()
     path = shared_dir() / "data" / "dev" / "hahu-dev.jsonl"
     ads = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][: args.n]
     texts = [f"{a.get('title', '')}\n{a.get('description', '')}" for a in ads]
     recorder = RecordingEmbeddings(minilm_embeddings())
     print("offline, deterministic implementations, no persistence, fresh schema per pass")
-    _measure("one at a time", texts, 1, recorder)
-    _measure(f"classify_many, {args.concurrency} threads", texts, args.concurrency, recorder)
+    _measure("one at a time", texts, 1, recorder, args.catalog)
+    _measure(f"classify_many, {args.concurrency} threads", texts, args.concurrency, recorder, args.catalog)
 
 
 if __name__ == "__main__":

@@ -31,28 +31,32 @@ def jdgraph_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def embeddings():  # type: ignore[no-untyped-def]
-    from jdgraph.embeddings import minilm_embeddings
+    from jdgraph.catalog.registry import shared_embeddings
 
-    return minilm_embeddings()
+    return shared_embeddings()
 
 
 @pytest.fixture(scope="session")
 def database(jdgraph_home: Path) -> Iterator[object]:
+    """The starter catalog's database: schema test_<random>. Other catalogs a test opens by name live in
+    test_<random>_<name> (JDGRAPH_DB_SCHEMA is the base), and are dropped with it."""
     from jdgraph.catalog.db import Database
+    from jdgraph.catalog.registry import forget_catalogs
     from jdgraph.settings import DatabaseSettings
 
     schema = f"test_{uuid.uuid4().hex[:10]}"
+    os.environ["JDGRAPH_DB_SCHEMA"] = schema
     db = Database(DatabaseSettings.from_env(schema=schema))
     yield db
-    db.drop_schema()
+    forget_catalogs()
+    db.drop_schema(including_prefixed=True)
     db.close()
 
 
 @pytest.fixture(scope="session")
 def catalog(database, embeddings):  # type: ignore[no-untyped-def]
-    from jdgraph.catalog.queries import open_catalog, set_catalog
+    from jdgraph.catalog.registry import open_catalog, use_catalog
 
-    cat = open_catalog(database, embeddings)
-    set_catalog(cat)
-    yield cat
-    set_catalog(None)
+    cat = open_catalog("starter", db=database, embeddings=embeddings)
+    use_catalog(cat)
+    return cat

@@ -24,6 +24,17 @@ app.add_typer(catalog_app, name="catalog")
 console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+CatalogOption = Annotated[
+    str | None,
+    typer.Option("--catalog", help="Which catalog: starter (default), esco, onet … (env JDGRAPH_CATALOG)."),
+]
+
+
+def _catalog(name: str | None) -> Any:
+    """The named catalog, opened (with a progress bar while a first build embeds the starter catalog)."""
+    from jdgraph.catalog.registry import default_catalog_name, get_catalog
+
+    return get_catalog(name or default_catalog_name())
 
 
 def handle_errors(func: F) -> F:
@@ -43,14 +54,15 @@ def handle_errors(func: F) -> F:
 # -- db -------------------------------------------------------------------------------------------------------
 @db_app.command("migrate")
 @handle_errors
-def db_migrate() -> None:
+def db_migrate(catalog: CatalogOption = None) -> None:
     """Apply pending schema migrations (a no-op when up to date)."""
-    from jdgraph.catalog.db import get_database
+    from jdgraph.catalog.db import Database
     from jdgraph.catalog.migrations import migrate
-    from jdgraph.embeddings import make_embeddings
+    from jdgraph.catalog.registry import catalog_schema, default_catalog_name, shared_embeddings
+    from jdgraph.settings import DatabaseSettings
 
-    db = get_database()
-    embedder = make_embeddings()
+    db = Database(DatabaseSettings.from_env(schema=catalog_schema(catalog or default_catalog_name())))
+    embedder = shared_embeddings()
     report = migrate(db, embedding_model=embedder.model_id, embedding_dim=embedder.dimension)
     applied = ", ".join(report.applied) if report.applied else "nothing to apply"
     console.print(f"schema [bold]{db.schema}[/] at version {report.version} ({applied}) on {db.display_url}")
@@ -58,35 +70,26 @@ def db_migrate() -> None:
 
 @db_app.command("status")
 @handle_errors
-def db_status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def db_status(
+    catalog: CatalogOption = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
     """Which server is in use, the schema version and row counts."""
-    from jdgraph.catalog.db import get_database
+    from jdgraph.catalog.db import Database
     from jdgraph.catalog.migrations import schema_version
+    from jdgraph.catalog.queries import Catalog
+    from jdgraph.catalog.registry import catalog_schema, default_catalog_name, shared_embeddings
+    from jdgraph.settings import DatabaseSettings
 
-    db = get_database()
+    name = catalog or default_catalog_name()
+    db = Database(DatabaseSettings.from_env(schema=catalog_schema(name)))
     info = db.server_info()
     version = schema_version(db)
-    counts: dict[str, int] = {}
-    if version:
-        with db.connection() as conn:
-            for table in (
-                "skills",
-                "skill_aliases",
-                "dimensions",
-                "roles",
-                "role_aliases",
-                "role_kras",
-                "review_queue",
-                "runs",
-                "llm_calls",
-                "embedding_cache",
-            ):
-                row = conn.execute(f"SELECT count(*) AS n FROM {table}").fetchone()
-                counts[table] = int(row["n"]) if row else 0
+    counts = Catalog(db, shared_embeddings(), name=name).row_counts() if version else {}
     status = {
         "server": info.url,
         "embedded": info.embedded,
         "postgres_version": info.version,
+        "catalog": name,
         "schema": db.schema,
         "schema_version": version,
         "row_counts": counts,
@@ -108,15 +111,70 @@ def db_status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
 @handle_errors
 def catalog_init(force: Annotated[bool, typer.Option(help="Reload even if unchanged.")] = False) -> None:
     """Load the starter catalog (idempotent)."""
-    from jdgraph.catalog.queries import open_catalog
-    from jdgraph.catalog.starter import load_starter_catalog
+    from jdgraph.catalog.importers.starter import StarterImporter
 
-    catalog = open_catalog()
-    counts = load_starter_catalog(catalog.db, catalog.embeddings, force=force)
-    if counts.get("skipped"):
-        console.print("starter catalog already loaded and unchanged")
+    _import(StarterImporter(), "starter", force=force, complete=True)
+
+
+@catalog_app.command("import")
+@handle_errors
+def catalog_import(
+    source: Annotated[Literal["esco", "onet"], typer.Argument(help="Which taxonomy the files are.")],
+    path: Annotated[Path, typer.Argument(help="A folder, or ESCO's official zip (a folder holding both zips).")],
+    catalog: CatalogOption = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Import a slice: ISCO code prefix (ESCO) or O*NET-SOC prefix (O*NET); repeatable."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Run the full merge even if the files are unchanged.")] = False,
+) -> None:
+    """Import ESCO or O*NET into a catalog (default: one named after the source). Re-importing the same files
+    changes nothing; a new release changes and re-embeds only what changed."""
+    from jdgraph.catalog.importers.esco import EscoImporter
+    from jdgraph.catalog.importers.onet import OnetImporter
+
+    importer = (EscoImporter if source == "esco" else OnetImporter)(path, only=tuple(only or ()))
+    _import(importer, catalog or source, force=force, complete=not only)
+
+
+def _import(importer: Any, name: str, *, force: bool, complete: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from jdgraph.catalog.registry import forget_catalogs, open_catalog
+    from jdgraph.catalog.writer import CatalogWriter
+
+    with Progress(
+        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as bar:  # fmt: skip
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        catalog = open_catalog(name, require_content=False, progress=progress)
+        bar.add_task(f"reading {importer.source} files", total=None)
+        bundle = importer.bundle()
+        report = CatalogWriter(catalog.db, catalog.embeddings, progress=progress).apply(
+            bundle, force=force, complete=complete
+        )
+    forget_catalogs()
+    for note in report.notes:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if report.skipped:
+        console.print(
+            f"{bundle.version} is already imported into catalog [bold]{name}[/] (unchanged files; --force to re-check)"
+        )
     else:
-        console.print("loaded starter catalog: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+        changed = ", ".join(f"{k}={v}" for k, v in report.changed.items() if v) or "nothing"
+        removed = ", ".join(f"{k}={v}" for k, v in report.removed.items() if v) or "nothing"
+        console.print(
+            f"imported {bundle.version} into catalog [bold]{name}[/] in {report.seconds:.1f}s: changed {changed}; "
+            f"removed {removed}; embedded {report.embedded} texts",
+            highlight=False,
+        )
     _print_stats(catalog.stats().model_dump())
 
 
@@ -129,21 +187,21 @@ def _print_stats(stats: dict[str, Any]) -> None:
 
 @catalog_app.command("stats")
 @handle_errors
-def catalog_stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def catalog_stats(
+    catalog: CatalogOption = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
     """Counts of skills, aliases, dimensions, roles, KRAs, links, reviews and runs."""
-    from jdgraph.catalog.queries import get_catalog
-
-    stats = get_catalog().stats().model_dump()
+    stats = _catalog(catalog).stats().model_dump()
     if as_json:
         print(json.dumps(stats, indent=2))
     else:
         _print_stats(stats)
 
 
-def _search(kind: str, query: str, top: int) -> list[dict[str, Any]]:
-    from jdgraph.catalog.queries import get_catalog
+def _search(catalog: Any, kind: str, query: str, top: int) -> list[dict[str, Any]]:
+    from jdgraph.graph.context import Context
+    from jdgraph.scoring import search_roles
 
-    catalog = get_catalog()
     if kind == "skill":
         return [
             {
@@ -158,13 +216,22 @@ def _search(kind: str, query: str, top: int) -> list[dict[str, Any]]:
         ]
     return [
         {
-            "slug": c.role.slug,
-            "display_name": c.role.display_name,
-            "source_id": c.role.source_id,
+            "slug": c.slug,
+            "display_name": c.display_name,
+            "source_id": c.source_id,
             "score": c.score,
-            "evidence": c.evidence.model_dump(exclude_none=True),
+            "evidence": c.model_dump(
+                include={
+                    "title_alias",
+                    "title_similarity",
+                    "title_match_via",
+                    "kra_similarity",
+                    "kra_matches",
+                    "centroid_similarity",
+                }
+            ),
         }
-        for c in catalog.search_roles(query, k=top)
+        for c in search_roles(catalog, query, Context.from_env().scoring(), k=top)
     ]
 
 
@@ -178,14 +245,15 @@ def catalog_search(
     batch: Annotated[
         Path | None, typer.Option(help='JSONL file of {"id", "query"} lines; one JSON result line each.')
     ] = None,
+    catalog: CatalogOption = None,
 ) -> None:
     """Search the catalog for skills or roles."""
     if batch is not None:
-        _search_batch(batch, kind, top)
+        _search_batch(_catalog(catalog), batch, kind, top)
         return
     if query is None or not query.strip():
         raise InputError("the query is empty: give a skill name, a title or some text")
-    results = _search(kind, query, top)
+    results = _search(_catalog(catalog), kind, query, top)
     if as_json:
         print(json.dumps({"query": query, "kind": kind, "candidates": results}, indent=2))
         return
@@ -198,13 +266,14 @@ def catalog_search(
         else:
             ev = r["evidence"]
             detail = (
-                f"title {ev.get('alias')} {ev.get('alias_similarity', 0):.2f}, kra {ev.get('kra_similarity', 0):.2f}"
+                f"title {ev.get('title_alias')} {ev.get('title_similarity', 0):.2f}, "
+                f"kra {ev.get('kra_similarity', 0):.2f}"
             )
         table.add_row(str(i), r["slug"], r["display_name"], f"{r['score']:.3f}", detail)
     console.print(table)
 
 
-def _search_batch(path: Path, kind: str, top: int) -> None:
+def _search_batch(catalog: Any, path: Path, kind: str, top: int) -> None:
     if not path.exists():
         raise InputError(f"batch file {path} does not exist")
     with path.open(encoding="utf-8") as fh:
@@ -217,7 +286,7 @@ def _search_batch(path: Path, kind: str, top: int) -> None:
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise InputError(f"{path}:{n}: expected a JSON object with 'id' and 'query' ({exc})") from exc
             try:
-                out: dict[str, Any] = {"id": query_id, "candidates": _search(kind, str(query), top)}
+                out: dict[str, Any] = {"id": query_id, "candidates": _search(catalog, kind, str(query), top)}
             except InputError as exc:
                 out = {"id": query_id, "error": exc.message, "candidates": []}
             sys.stdout.write(json.dumps(out) + "\n")
@@ -300,13 +369,15 @@ def classify_cmd(
         Path | None, typer.Option(help='JSONL of {"id", "text", "title"?}; one JSON result per line.')
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Parallel runs with --batch.")] = 2,
+    catalog: CatalogOption = None,
 ) -> None:
     """Classify a job description end to end."""
     from jdgraph.api import classify
-    from jdgraph.catalog.queries import get_catalog
+    from jdgraph.catalog.registry import default_catalog_name
 
-    get_catalog()  # start the server, migrate, load the starter catalog once, before any worker thread
-    overrides: dict[str, Any] = {"persist": not no_persist}
+    name = catalog or default_catalog_name()
+    _catalog(name)  # start the server, migrate, load the starter catalog once, before any worker thread
+    overrides: dict[str, Any] = {"persist": not no_persist, "catalog": name}
     if model:
         overrides.update(parse_model=model, extract_model=model, adjudicate_model=model, enrich_model=model)
     if batch is not None:
@@ -367,16 +438,9 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> 
 
 @runs_app.command("list")
 @handle_errors
-def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
+def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20, catalog: CatalogOption = None) -> None:
     """The most recent runs."""
-    from jdgraph.catalog.queries import get_catalog
-
-    with get_catalog().db.connection() as conn:
-        rows = conn.execute(
-            "SELECT run_id, status, title, chosen_role, confidence, created_at FROM runs "
-            "ORDER BY created_at DESC LIMIT %s",
-            (limit,),
-        ).fetchall()
+    rows = _catalog(catalog).runs.list_runs(limit)
     table = Table(title="runs")
     for col in ("run id", "status", "title", "role", "confidence", "created"):
         table.add_column(col)
@@ -394,11 +458,12 @@ def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20) -> None:
 
 @runs_app.command("show")
 @handle_errors
-def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def runs_show(
+    run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False, catalog: CatalogOption = None
+) -> None:
     """One run, as the reference run page shows it."""
     import uuid as _uuid
 
-    from jdgraph.catalog.queries import get_catalog
     from jdgraph.errors import NotFoundError
     from jdgraph.graph.schemas import ClassificationResult
 
@@ -406,11 +471,10 @@ def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
         key = str(_uuid.UUID(run_id))
     except ValueError as exc:
         raise InputError(f"{run_id!r} is not a run id (a UUID)") from exc
-    with get_catalog().db.connection() as conn:
-        row = conn.execute("SELECT result FROM runs WHERE run_id = %s", (key,)).fetchone()
-    if row is None or row["result"] is None:
+    stored = _catalog(catalog).runs.run_result(key)
+    if stored is None:
         raise NotFoundError(f"no run {key}", kind="run", key=key)
-    result = ClassificationResult.model_validate(row["result"])
+    result = ClassificationResult.model_validate(stored)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:

@@ -80,6 +80,17 @@ class CatalogError(JdgraphError):
     exit_code = 5
 
 
+class CatalogDataError(CatalogError):
+    """A taxonomy file is missing, malformed or truncated. ``file`` and ``line`` say where (line 0: the file as a
+    whole); nothing of the import was written."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None) -> None:
+        where = f"{file}:{line}: " if file and line else f"{file}: " if file else ""
+        super().__init__(where + message)
+        self.file = file
+        self.line = line
+
+
 class NotFoundError(CatalogError):
     """A named catalog entry or run does not exist."""
 

@@ -214,13 +214,13 @@ def test_prompt_injection_cannot_add_catalog_entries(catalog) -> None:
 
 
 def test_interrupted_run_resumes_from_checkpoint(catalog) -> None:
-    from jdgraph.api import postgres_checkpointer
+    from jdgraph.catalog.checkpoints import postgres_checkpointer
     from jdgraph.graph.builder import builder
     from jdgraph.graph.context import Context
     from jdgraph.graph.state import InputState
 
     run_id = str(uuid.uuid4())
-    interrupted = builder.compile(checkpointer=postgres_checkpointer(), interrupt_before=["persist"])
+    interrupted = builder.compile(checkpointer=postgres_checkpointer(catalog.db), interrupt_before=["persist"])
     config = {"configurable": {"thread_id": run_id}}
     interrupted.invoke(InputState(jd_text=NURSE_JD, run_id=run_id), config=config, context=Context())
     snapshot = interrupted.get_state(config)

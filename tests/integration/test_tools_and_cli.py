@@ -35,7 +35,7 @@ def test_lookup_skill_tool_returns_pydantic_match(catalog) -> None:
 
 def test_search_roles_and_overlap_tools(catalog) -> None:
     roles = search_roles.invoke({"title_or_text": "Registered Nurse", "k": 3})
-    assert roles[0].role.slug == "registered-nurse"
+    assert roles[0].slug == "registered-nurse"
     overlap = roles_for_skills.invoke({"skills": ["patient-care", "medication-administration"]})
     assert overlap[0].role.slug == "registered-nurse"
     assert {d.slug for d in skill_dimensions.invoke({"skill": "unit-testing"})} == {"software-testing"}

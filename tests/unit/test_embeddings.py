@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from jdgraph.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings
+from jdgraph.catalog.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings
 from jdgraph.errors import EmbeddingError
 
 
@@ -92,7 +92,7 @@ def test_cache_without_database_embeds_each_text_once() -> None:
 
 @pytest.mark.parametrize("budget", [64, 1024])
 def test_length_batching_gives_the_same_vectors_as_one_plain_batch(budget: int) -> None:
-    from jdgraph.embeddings import minilm_embeddings
+    from jdgraph.catalog.embeddings import minilm_embeddings
 
     texts = ["Rust", "write unit tests", "Design and build asynchronous services in Rust " * 12, "SQL", "go"]
     model = minilm_embeddings()

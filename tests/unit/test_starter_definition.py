@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from jdgraph.catalog.importers.starter import load_starter_definition
 from jdgraph.catalog.normalize import normalize_alias
-from jdgraph.catalog.starter import load_starter_definition
 from tests.rust_jd import RUST_SKILLS
 
 

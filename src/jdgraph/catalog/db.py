@@ -7,7 +7,6 @@ lock, so two processes starting at once share one server.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import re
 import threading
@@ -172,29 +171,16 @@ class Database:
                 self._pool.close()
                 self._pool = None
 
-    def drop_schema(self) -> None:
-        """Drop the whole catalog schema (tests use one schema per run)."""
+    def drop_schema(self, *, including_prefixed: bool = False) -> None:
+        """Drop the whole catalog schema (tests use one schema per run), and with ``including_prefixed`` the
+        schemas of the other catalogs named after it (``<schema>_<name>``)."""
         self.close()
         with self.connect(autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
-
-
-_default: Database | None = None
-_default_lock = threading.Lock()
-
-
-def get_database() -> Database:
-    """The process-wide database for the current settings."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Database()
-            atexit.register(_default.close)
-        return _default
-
-
-def set_database(db: Database | None) -> None:
-    """Replace the process-wide database (tests, services that manage their own)."""
-    global _default
-    with _default_lock:
-        _default = db
+            names = [self.schema]
+            if including_prefixed:
+                rows = conn.execute(
+                    "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", (self.schema + "_",)
+                ).fetchall()
+                names += [r["nspname"] for r in rows]
+            for name in names:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

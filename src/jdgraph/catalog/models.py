@@ -71,23 +71,6 @@ class KraMatch(BaseModel):
     similarity: float
 
 
-class RoleEvidence(BaseModel):
-    """Why a role scored what it scored."""
-
-    alias: str | None = Field(None, description="Best-matching title alias")
-    alias_similarity: float = 0.0
-    alias_match_via: MatchVia = "none"
-    kra_matches: list[KraMatch] = Field(default_factory=list)
-    kra_similarity: float = 0.0
-    centroid_similarity: float = 0.0
-
-
-class RoleCandidate(BaseModel):
-    role: RoleRef
-    score: float
-    evidence: RoleEvidence
-
-
 class Kra(BaseModel):
     id: int
     text: str
@@ -101,6 +84,11 @@ class RoleSkillOverlap(BaseModel):
 
 
 class CatalogStats(BaseModel):
+    model_config = {"populate_by_name": True}
+
+    catalog: str
+    schema_name: str = Field(alias="schema")
+    sources: dict[str, str] = Field(default_factory=dict, description="source → version of its latest import")
     skills: int
     skill_aliases: int
     dimensions: int

@@ -1,46 +1,52 @@
-"""Catalog queries: plain parameterised SQL over the catalog schema, returning pydantic models.
+"""Catalog reads: plain parameterised SQL over one catalog's schema, returning pydantic models.
 
-:class:`Catalog` bundles the database and the (cached) embedder; the LangChain tools, the CLI and the graph
-nodes all go through it.
+:class:`Catalog` bundles a catalog's database and its (cached) embedder. It reads; it does not score: how role
+signals are fused lives in :mod:`jdgraph.scoring`, used by the graph and the tools alike. Writes go through
+:class:`jdgraph.catalog.writer.CatalogWriter` (imports) and :class:`jdgraph.catalog.runs.RunStore` (runs).
+Which catalog a name means is :mod:`jdgraph.catalog.registry`'s business.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from pgvector import Vector
 
-from jdgraph.catalog.db import Database, get_database
+from jdgraph.catalog.db import Database
+from jdgraph.catalog.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings, as_array
 from jdgraph.catalog.models import (
     CatalogStats,
     DimensionRef,
     Kra,
     KraMatch,
     MatchVia,
-    RoleCandidate,
-    RoleEvidence,
     RoleRef,
-    RoleSkillOverlap,
     SkillCandidate,
     SkillMatch,
     SkillRef,
 )
 from jdgraph.catalog.normalize import normalize_alias
-from jdgraph.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings, make_embeddings
+from jdgraph.catalog.runs import RunStore
 from jdgraph.errors import InputError, NotFoundError
 
-DEFAULT_EMBEDDING_ACCEPT = 0.80
 T = TypeVar("T")
-# Changes whenever a role↔skill, role↔dimension or skill↔dimension link is added, removed or re-weighted.
-_LINKS_FINGERPRINT = """
-    SELECT (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + skill_id), 0) FROM role_skills)
-        || '/' || (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + dimension_id
-                   + CASE importance WHEN 'essential' THEN 1 ELSE 0 END), 0) FROM role_dimensions)
-        || '/' || (SELECT count(*) || ':' || coalesce(sum(skill_id::bigint * 1000003 + dimension_id), 0)
-                   FROM skill_dimensions) AS fingerprint"""
+# Fingerprints of what derived in-memory caches are built from: one cheap query each, whose value changes when an
+# import, a review approval or a learned link changes the underlying rows.
+_FINGERPRINTS = {
+    "links": """
+        SELECT (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + skill_id + weight::numeric), 0)
+                FROM role_skills)
+            || '/' || (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + dimension_id
+                       + CASE importance WHEN 'essential' THEN 1 ELSE 0 END), 0) FROM role_dimensions)
+            || '/' || (SELECT count(*) || ':' || coalesce(sum(skill_id::bigint * 1000003 + dimension_id), 0)
+                       FROM skill_dimensions) AS fingerprint""",
+    "aliases": """
+        SELECT (SELECT count(*) || ':' || coalesce(max(id), 0) FROM skill_aliases)
+            || '/' || (SELECT count(*) || ':' || coalesce(max(id), 0) FROM role_aliases)
+            || '/' || (SELECT count(*) FROM skills WHERE status = 'active') AS fingerprint""",
+}
 MAX_QUERY_CHARS = 2000
 
 _SKILL_COLS = """s.id, s.slug, s.display_name, s.nature, s.category, s.sub_category, s.volatility,
@@ -72,22 +78,24 @@ def clean_query(text: str, *, what: str = "query") -> str:
 class Catalog:
     """Read access to the catalog (skills, roles, KRAs, dimensions) with embedding search."""
 
-    def __init__(self, db: Database, embeddings: ModelEmbeddings) -> None:
+    def __init__(self, db: Database, embeddings: ModelEmbeddings, *, name: str = "starter") -> None:
+        self.name = name
         self.db = db
+        self.runs = RunStore(db)
         if not isinstance(embeddings, CachedEmbeddings):
             embeddings = CachedEmbeddings(CoalescingEmbeddings(embeddings), db)
         self.embeddings = embeddings
         self._derived: dict[str, tuple[str, object]] = {}  # see cached()
 
     # -- skills ---------------------------------------------------------------------------------------------
-    def lookup_skill(self, term: str, *, accept: float = DEFAULT_EMBEDDING_ACCEPT) -> SkillMatch:
+    def lookup_skill(self, term: str, *, accept: float | None) -> SkillMatch:
         """Resolve a term: exact alias → normalised alias → nearest alias embedding (if >= ``accept``)."""
         return self.lookup_skills([term], accept=accept)[0]
 
-    def lookup_skills(self, terms: Sequence[str], *, accept: float = DEFAULT_EMBEDDING_ACCEPT) -> list[SkillMatch]:
+    def lookup_skills(self, terms: Sequence[str], *, accept: float | None) -> list[SkillMatch]:
         """Batched :meth:`lookup_skill`: one lexical query for all terms, one embedding batch for the misses.
 
-        ``accept`` above 1 means lexical only: misses come back unmatched without embedding anything."""
+        ``accept=None`` means lexical only: misses come back unmatched without embedding anything."""
         cleaned = [clean_query(t, what="skill term") for t in terms]
         norms = [normalize_alias(t) for t in cleaned]
         results: list[SkillMatch | None] = [None] * len(cleaned)
@@ -123,7 +131,7 @@ class Catalog:
                 candidates=candidates,
             )
         missing = [i for i, r in enumerate(results) if r is None]
-        if accept > 1.0:
+        if accept is None:
             for i in missing:
                 results[i] = SkillMatch(term=cleaned[i], score=0.0)
         elif missing:
@@ -189,7 +197,7 @@ class Catalog:
     def search_skills(self, text: str, k: int = 10) -> list[SkillCandidate]:
         """Ranked skills for free text: lexical alias hits first (score 1.0), then embedding neighbours."""
         text = clean_query(text)
-        match = self.lookup_skill(text, accept=2.0)  # accept > 1: lexical only, embedding via _nearest_skills
+        match = self.lookup_skill(text, accept=None)  # lexical here; the embedding neighbours come below
         lexical = match.candidates if match.match_via in ("exact", "normalized") else []
         seen = {c.skill.slug for c in lexical}
         vector = self.embeddings.embed_array([text])[0]
@@ -355,51 +363,11 @@ class Catalog:
             rows = conn.execute(f"SELECT {_ROLE_COLS} FROM roles r WHERE r.id = ANY(%s)", (list(ids),)).fetchall()
         return {r["id"]: _role(r) for r in rows}
 
-    def search_roles(self, title_or_text: str, k: int = 5) -> list[RoleCandidate]:
-        """Roles for a title or a longer text, scored from title aliases, KRAs and the role centroid.
-
-        score = 0.6 · title-alias similarity + 0.25 · best KRA similarity + 0.15 · centroid similarity;
-        ties break on slug so the order is deterministic.
-        """
-        text = clean_query(title_or_text)
-        vector = self.embeddings.embed_array([text])[0]
-        titles = self.role_title_matches([text])
-        kras = self.kra_matches([text], vector[None, :], per_sentence=15)
-        centroids = self.centroid_similarities(vector, k=30)
-        role_ids = set(titles) | set(kras) | set(centroids)
-        # A candidate found by one signal is scored on all three (exactly, not only within each top-k).
-        kras = self.kra_matches_for_roles([text], vector[None, :], role_ids) | kras
-        centroids = self.centroid_similarities_for_roles(vector, role_ids) | centroids
-        roles = self.roles_by_id(sorted(role_ids))
-        scored: list[RoleCandidate] = []
-        for role_id in role_ids:
-            alias, alias_sim, via = titles.get(role_id, (None, 0.0, "none"))
-            kra_list = kras.get(role_id, [])[:3]
-            kra_sim = kra_list[0].similarity if kra_list else 0.0
-            cen = centroids.get(role_id, 0.0)
-            score = 0.6 * alias_sim + 0.25 * kra_sim + 0.15 * cen
-            scored.append(
-                RoleCandidate(
-                    role=roles[role_id],
-                    score=round(score, 4),
-                    evidence=RoleEvidence(
-                        alias=alias,
-                        alias_similarity=round(alias_sim, 4),
-                        alias_match_via=via,
-                        kra_matches=kra_list,
-                        kra_similarity=kra_sim,
-                        centroid_similarity=round(cen, 4),
-                    ),
-                )
-            )
-        scored.sort(key=lambda c: (-c.score, c.role.slug))
-        return scored[:k]
-
-    def cached(self, name: str, fingerprint_sql: str, build: Callable[[], T]) -> T:
-        """A value derived from catalog tables, kept per catalog and rebuilt when ``fingerprint_sql`` (one cheap
-        query returning one value) changes, so imports and approved review items show up without a restart."""
+    def cached(self, name: str, depends_on: Literal["links", "aliases"], build: Callable[[], T]) -> T:
+        """A value derived from catalog tables, kept per catalog and rebuilt when the fingerprint of what it
+        ``depends_on`` changes, so imports and approved review items show up without a restart."""
         with self.db.connection() as conn:
-            row = conn.execute(fingerprint_sql).fetchone()
+            row = conn.execute(_FINGERPRINTS[depends_on]).fetchone()
         fingerprint = str(next(iter(row.values()))) if row else ""
         hit = self._derived.get(name)
         if hit is not None and hit[0] == fingerprint:
@@ -409,15 +377,15 @@ class Catalog:
         return value
 
     def role_skill_sets(self) -> dict[int, dict[str, float]]:
-        """Every role's skill set with weights: signature skills 1.0, skills of essential dimensions 0.6,
-        of optional dimensions 0.3 (the maximum where a skill comes by several paths). Cached: the sets are
-        thousands of rows that every classification would otherwise re-read."""
-        return self.cached("role_skill_sets", _LINKS_FINGERPRINT, self._load_role_skill_sets)
+        """Every role's skill set with weights: linked skills their link weight (essential 1.0; an optional ESCO
+        skill 0.5), skills of essential dimensions 0.6, of optional dimensions 0.3 (the maximum where a skill
+        comes by several paths). Cached: the sets are up to 10^5 rows that every run would otherwise re-read."""
+        return self.cached("role_skill_sets", "links", self._load_role_skill_sets)
 
     def _load_role_skill_sets(self) -> dict[int, dict[str, float]]:
         with self.db.connection() as conn:
             rows = conn.execute(
-                """SELECT rs.role_id, s.slug, 1.0 AS w FROM role_skills rs JOIN skills s ON s.id = rs.skill_id
+                """SELECT rs.role_id, s.slug, rs.weight AS w FROM role_skills rs JOIN skills s ON s.id = rs.skill_id
                    UNION ALL
                    SELECT rd.role_id, s.slug, CASE rd.importance WHEN 'essential' THEN 0.6 ELSE 0.3 END
                    FROM role_dimensions rd JOIN skill_dimensions sd ON sd.dimension_id = rd.dimension_id
@@ -429,31 +397,42 @@ class Catalog:
             weights[r["slug"]] = max(weights.get(r["slug"], 0.0), float(r["w"]))
         return out
 
-    def roles_for_skills(self, skills: Sequence[str], k: int = 5) -> list[RoleSkillOverlap]:
-        """Roles ranked by weighted overlap with the given skill slugs (matched weight / given count)."""
-        wanted = list(dict.fromkeys(s for s in skills if s))
-        if not wanted:
-            raise InputError("no skills given", field="skills")
-        sets = self.role_skill_sets()
-        roles = self.roles_by_id(sorted(sets))
-        ranked: list[RoleSkillOverlap] = []
-        for role_id, weights in sets.items():
-            matched = [s for s in wanted if s in weights]
-            if not matched:
-                continue
-            score = sum(weights[s] for s in matched) / len(wanted)
-            ranked.append(
-                RoleSkillOverlap(role=roles[role_id], matched=matched, total=len(wanted), score=round(score, 4))
-            )
-        ranked.sort(key=lambda o: (-o.score, -len(o.matched), o.role.slug))
-        return ranked[:k]
+    def skill_alias_rows(self) -> list[dict[str, Any]]:
+        """Every active skill's aliases with the skill's slug, name and nature (for the extractor's index)."""
+        with self.db.connection() as conn:
+            return conn.execute(
+                """SELECT a.alias, a.alias_norm, a.match_case, s.slug, s.display_name, s.nature
+                   FROM skill_aliases a JOIN skills s ON s.id = a.skill_id WHERE s.status = 'active'"""
+            ).fetchall()
 
-    def role_dimensions(self, role_id: int) -> dict[int, str]:
+    def role_title_texts(self) -> list[str]:
+        with self.db.connection() as conn:
+            return [r["alias"] for r in conn.execute("SELECT DISTINCT alias FROM role_aliases").fetchall()]
+
+    def kra_vectors(self, role_slug: str) -> np.ndarray:
+        """The KRA embeddings of a role (rows), empty when it has none."""
         with self.db.connection() as conn:
             rows = conn.execute(
-                "SELECT dimension_id, importance FROM role_dimensions WHERE role_id = %s", (role_id,)
+                """SELECT k.embedding FROM role_kras k JOIN roles r ON r.id = k.role_id
+                   WHERE r.slug = %s AND k.embedding IS NOT NULL""",
+                (role_slug,),
             ).fetchall()
-        return {r["dimension_id"]: r["importance"] for r in rows}
+        if not rows:
+            return np.zeros((0, self.embeddings.dimension), dtype=np.float32)
+        return np.vstack([as_array(r["embedding"]) for r in rows])
+
+    def is_empty(self) -> bool:
+        with self.db.connection() as conn:
+            row = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM roles) AND NOT EXISTS (SELECT 1 FROM skills) AS e")
+            return bool(row.fetchone()["e"])  # type: ignore[index]
+
+    def sources(self) -> dict[str, str]:
+        """source → version of its latest import."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT ON (source) source, version FROM catalog_imports ORDER BY source, id DESC"
+            ).fetchall()
+        return {r["source"]: r["version"] or "" for r in rows}
 
     # -- stats ----------------------------------------------------------------------------------------------
     def stats(self) -> CatalogStats:
@@ -463,7 +442,7 @@ class Catalog:
                           (SELECT count(*) FROM skill_aliases) AS skill_aliases,
                           (SELECT count(*) FROM dimensions) AS dimensions,
                           (SELECT count(*) FROM skill_dimensions) AS skill_dimension_links,
-                          (SELECT count(*) FROM roles) AS roles,
+                          (SELECT count(*) FROM roles WHERE status <> 'retired') AS roles,
                           (SELECT count(*) FROM role_aliases) AS role_aliases,
                           (SELECT count(*) FROM role_kras) AS kras,
                           (SELECT count(*) FROM role_dimensions) AS role_dimension_links,
@@ -474,44 +453,13 @@ class Catalog:
                           (SELECT value::int FROM catalog_meta WHERE key = 'embedding_dim') AS embedding_dim"""
             ).fetchone()
         assert row is not None
-        return CatalogStats(**row)
+        return CatalogStats(catalog=self.name, schema=self.db.schema, sources=self.sources(), **row)
 
-
-_catalog: Catalog | None = None
-_catalog_lock = threading.Lock()
-
-
-def open_catalog(db: Database | None = None, embeddings: ModelEmbeddings | None = None) -> Catalog:
-    """Migrate, load the starter catalog if the catalog is empty, and return a ready :class:`Catalog`."""
-    from jdgraph.catalog.migrations import migrate
-    from jdgraph.catalog.starter import load_starter_catalog, load_starter_definition
-
-    db = db or get_database()
-    inner = embeddings or make_embeddings()
-    migrate(db, embedding_model=inner.model_id, embedding_dim=inner.dimension)
-    catalog = Catalog(db, inner)
-    with db.connection() as conn:
-        row = conn.execute(
-            """SELECT (SELECT count(*) FROM skills) AS n,
-                      (SELECT value FROM catalog_meta WHERE key = 'starter_hash') AS starter_hash"""
-        ).fetchone()
-    assert row is not None
-    # An empty catalog gets the starter catalog; a catalog built from an older starter file is brought up to date.
-    if row["n"] == 0 or (row["starter_hash"] and row["starter_hash"] != load_starter_definition().content_hash):
-        load_starter_catalog(db, catalog.embeddings)
-    return catalog
-
-
-def get_catalog() -> Catalog:
-    """The process-wide catalog on the default database and embedder."""
-    global _catalog
-    with _catalog_lock:
-        if _catalog is None:
-            _catalog = open_catalog()
-        return _catalog
-
-
-def set_catalog(catalog: Catalog | None) -> None:
-    global _catalog
-    with _catalog_lock:
-        _catalog = catalog
+    def row_counts(self) -> dict[str, int]:
+        """Row counts of every catalog and run table (``jdgraph db status``)."""
+        tables = (
+            "skills", "skill_aliases", "dimensions", "roles", "role_aliases", "role_kras", "role_skills",
+            "review_queue", "runs", "llm_calls", "embedding_cache",
+        )  # fmt: skip
+        with self.db.connection() as conn:
+            return {t: int(conn.execute(f"SELECT count(*) AS n FROM {t}").fetchone()["n"]) for t in tables}  # type: ignore[index]

@@ -29,13 +29,15 @@ DEV_SUITES = {
 }
 
 
-def dev_suite_available() -> bool:
-    """True once the catalog holds ESCO occupations (the taxonomy import)."""
-    from jdgraph.catalog.queries import get_catalog
+def dev_suite_available(catalog: str = "esco") -> bool:
+    """True once ``catalog`` holds an ESCO import (``jdgraph catalog import esco PATH``)."""
+    from jdgraph.catalog.registry import get_catalog
+    from jdgraph.errors import CatalogError
 
-    with get_catalog().db.connection() as conn:
-        row = conn.execute("SELECT count(*) AS n FROM roles WHERE source_id LIKE 'esco:%%'").fetchone()
-    return bool(row and row["n"])
+    try:
+        return "esco" in get_catalog(catalog).sources()
+    except CatalogError:
+        return False
 
 
 def _context_overrides(pairs: list[str]) -> dict[str, Any]:
@@ -157,19 +159,22 @@ def eval_run(
     judge: Annotated[
         str | None, typer.Option("--judge", help="provider:model for LLM-judge metrics (GEval); off by default")
     ] = None,
+    catalog: Annotated[str | None, typer.Option("--catalog", help="Which catalog (env JDGRAPH_CATALOG)")] = None,
 ) -> None:
     """Run SUITE through the graph, score it, write reports, and exit 1 if the gate fails."""
     from jdgraph.evals.reports import html_report, markdown_report
     from jdgraph.evals.runner import Baseline, gate_failures, write_json
 
     if suite in DEV_SUITES:
-        if not dev_suite_available():
+        if not dev_suite_available(catalog or "esco"):
             err_console.print(
                 f"[yellow]skipped {suite}[/]: {DEV_SUITES[suite]} needs ESCO occupations and skills in the catalog; "
-                "run the ESCO/O*NET import first (not available yet)."
+                "import them first: jdgraph catalog import esco ../shared/data/esco-v1.1.1"
             )
             raise typer.Exit(0)
-        raise InputError(f"{suite}: the dev-suite runner arrives with the taxonomy import")
+        raise InputError(f"{suite}: the dev-suite runner is not built yet (the real-data accuracy issue)")
+    if catalog:
+        overrides = [*overrides, f"catalog={catalog}"]
     base = Baseline.load(baseline) if baseline else None
     result = _run(
         suite,

@@ -1,20 +1,40 @@
-"""Per-run settings, read by nodes through LangGraph's ``Runtime[Context]``.
+"""Per-run settings and resources, read by nodes and tools through LangGraph's ``Runtime[Context]``.
 
-Precedence: an explicit field value > the field's UPPER_CASE environment variable > ``JDGRAPH_MODEL`` (model
-fields only) > the default. With no model configured every LLM step uses its deterministic implementation.
+Precedence: an explicit field value > the field's environment variable (its UPPER_CASE name, or the ``env`` its
+metadata names) > ``JDGRAPH_MODEL`` (model fields only) > the default. With no model configured every LLM step
+uses its deterministic implementation. Every threshold and weight the graph uses is a field here (the eval
+runner's ``--set FIELD=VALUE`` sets them too); the role-scoring ones reach :mod:`jdgraph.scoring` through
+:meth:`Context.scoring`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jdgraph.errors import ConfigError
+from jdgraph.scoring import ScoringParams
 from jdgraph.settings import env_value
+
+if TYPE_CHECKING:
+    from jdgraph.catalog.queries import Catalog
+
+_DEFAULT_SCORING = ScoringParams()
 
 
 @dataclass(kw_only=True)
 class Context:
+    catalog: str = field(
+        default="starter",
+        metadata={
+            "description": "which catalog to resolve against (starter, esco, onet, ...)",
+            "env": "JDGRAPH_CATALOG",
+        },
+    )
+    catalog_reader: Any = field(
+        default=None,
+        metadata={"description": "an open catalog object to use instead of the named one (tests, services)"},
+    )
     parse_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     extract_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     adjudicate_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
@@ -27,11 +47,67 @@ class Context:
     collision_margin: float = field(default=0.03, metadata={"description": "top-2 fused scores closer than this"})
     new_role_threshold: float = field(default=0.42, metadata={"description": "best fused score below: new role"})
     new_kra_threshold: float = field(default=0.45, metadata={"description": "sentence↔KRA below: new KRA"})
+    title_weight: float = field(default=_DEFAULT_SCORING.title_weight, metadata={"description": "role fusion: title"})
+    kra_weight: float = field(default=_DEFAULT_SCORING.kra_weight, metadata={"description": "role fusion: KRAs"})
+    skill_weight: float = field(
+        default=_DEFAULT_SCORING.skill_weight, metadata={"description": "role fusion: skill overlap"}
+    )
+    centroid_weight: float = field(
+        default=_DEFAULT_SCORING.centroid_weight, metadata={"description": "role fusion: centroid"}
+    )
+    kra_top_n: int = field(default=_DEFAULT_SCORING.kra_top_n, metadata={"description": "KRA pairs averaged per role"})
+    confidence_center: float = field(
+        default=_DEFAULT_SCORING.confidence_center, metadata={"description": "fused score at confidence 0.5"}
+    )
+    confidence_slope: float = field(
+        default=_DEFAULT_SCORING.confidence_slope, metadata={"description": "steepness of the confidence logistic"}
+    )
+    confidence_full_margin: float = field(
+        default=_DEFAULT_SCORING.confidence_full_margin,
+        metadata={"description": "lead over the runner-up that keeps full confidence"},
+    )
+    title_disagreement: float = field(
+        default=0.9, metadata={"description": "a title match this close to another role than the leader: adjudicate"}
+    )
+    adjudicated_confidence_factor: float = field(
+        default=0.9, metadata={"description": "rule adjudication scales the fused confidence by this"}
+    )
+    learn_dimension_min_skills: int = field(
+        default=2, metadata={"description": "matched skills of one dimension needed to link it to the role"}
+    )
+    learn_dimension_min_confidence: float = field(
+        default=0.6, metadata={"description": "decision confidence needed to learn a role↔dimension link"}
+    )
+    max_role_sentences: int = field(
+        default=60, metadata={"description": "JD sentences compared with KRAs (the rest is boilerplate)"}
+    )
     persist: bool = field(default=True, metadata={"description": "write run, links, queue and centroid"})
     llm_timeout_s: float = field(default=30.0, metadata={"description": "per-request model timeout"})
     llm_max_attempts: int = field(default=3, metadata={"description": "attempts per call on 429/5xx/timeout"})
     prompts_dir: str | None = field(default=None, metadata={"description": "folder overriding prompt files"})
     repeat_index: int = field(default=0, metadata={"description": "evals: which repeat (and recording) this run is"})
+
+    def scoring(self) -> ScoringParams:
+        """The role-scoring parameters of this run."""
+        return ScoringParams(
+            title_weight=self.title_weight,
+            kra_weight=self.kra_weight,
+            skill_weight=self.skill_weight,
+            centroid_weight=self.centroid_weight,
+            kra_top_n=self.kra_top_n,
+            confidence_center=self.confidence_center,
+            confidence_slope=self.confidence_slope,
+            confidence_full_margin=self.confidence_full_margin,
+        )
+
+    def resolve_catalog(self) -> Catalog:
+        """The catalog this run reads: ``catalog_reader`` when given, else the process's open catalog named by
+        ``catalog`` (opened on first use)."""
+        if self.catalog_reader is not None:
+            return self.catalog_reader
+        from jdgraph.catalog.registry import get_catalog
+
+        return get_catalog(self.catalog)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Context:
@@ -42,7 +118,11 @@ class Context:
             if f.name in overrides and overrides[f.name] is not None:
                 values[f.name] = overrides[f.name]
                 continue
-            raw = env_value(f.name.upper()) or (default_model if f.name.endswith("_model") else None)
+            if f.type in ("Any", Any):
+                continue  # objects, never from the environment
+            raw = env_value(f.metadata.get("env") or f.name.upper()) or (
+                default_model if f.name.endswith("_model") else None
+            )
             if raw is None:
                 continue
             values[f.name] = _coerce(f.name, raw, f.type)

@@ -16,13 +16,13 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
-from jdgraph.catalog.queries import Catalog, get_catalog
+from jdgraph.catalog.queries import Catalog
 from jdgraph.errors import LLMError
 from jdgraph.graph.context import Context
 from jdgraph.graph.enrich import enrich, merge_llm_enrichment
 from jdgraph.graph.extract import Mention, SkillFinding, deterministic_extract, implies_skills
 from jdgraph.graph.llm import LLMRecorder, make_chat_model, structured_call, system_and_user, tool_loop
-from jdgraph.graph.match import confidence, resolve_skills, role_signals
+from jdgraph.graph.match import resolve_skills
 from jdgraph.graph.parse import deterministic_parse, requirement_section
 from jdgraph.graph.schemas import (
     AdjudicationDecision,
@@ -39,6 +39,7 @@ from jdgraph.graph.schemas import (
 from jdgraph.graph.state import State
 from jdgraph.graph.text import Sentence, check_input, normalise_text, sentences
 from jdgraph.prompts import Prompt, load_prompt
+from jdgraph.scoring import confidence, role_signals
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -106,9 +107,6 @@ def _structured_or_fallback(
         return None, recorder
 
 
-MAX_ROLE_SENTENCES = 60  # sentences compared with KRAs; beyond this a JD is boilerplate and only costs time
-
-
 def responsibility_sentences(text: str) -> list[Sentence]:
     """The JD's sentences outside the company blurb, perks, offer and process sections."""
     return [s for s in sentences(text) if not (s.section and s.section.lower().startswith(_NON_RESPONSIBILITY))]
@@ -119,7 +117,7 @@ def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
     text = normalise_text(check_input(state.jd_text))
-    catalog = get_catalog()
+    catalog = ctx.resolve_catalog()
     warnings: list[str] = []
     parsed, recorder = _structured_or_fallback(
         "parse",
@@ -179,21 +177,21 @@ def _titles(parsed: ParsedJD) -> list[str]:
     return [t for t in [parsed.role, *parsed.role_aliases] if t]
 
 
-def texts_to_embed(sents: list[Sentence], titles: Sequence[str] = ()) -> list[str]:
+def texts_to_embed(sents: list[Sentence], titles: Sequence[str], *, max_role_sentences: int) -> list[str]:
     """Every text of a JD that extract and match embed, from its :func:`responsibility_sentences` and titles:
     what a node (or a batch) can embed ahead in one model call."""
-    texts = [s.text for s in sents[:MAX_ROLE_SENTENCES]] + [s.text for s in sents if implies_skills(s)]
+    texts = [s.text for s in sents[:max_role_sentences]] + [s.text for s in sents if implies_skills(s)]
     return list(dict.fromkeys([*texts, *titles]))
 
 
-def _embed_ahead(catalog: Catalog, sents: list[Sentence], parsed: ParsedJD) -> None:
+def _embed_ahead(catalog: Catalog, sents: list[Sentence], parsed: ParsedJD, ctx: Context) -> None:
     """Embed every sentence and title that extract and match will look up, in one model call.
 
     Each model call costs about 10 ms of fixed overhead on a CPU, before any token; the nodes would otherwise
     make three or four calls per JD (responsibility bullets, remaining sentences, titles). The vectors land in
     the embedder's cache, where the nodes find them.
     """
-    texts = texts_to_embed(sents, _titles(parsed))
+    texts = texts_to_embed(sents, _titles(parsed), max_role_sentences=ctx.max_role_sentences)
     if texts:
         catalog.embeddings.embed_array(texts)
 
@@ -201,10 +199,10 @@ def _embed_ahead(catalog: Catalog, sents: list[Sentence], parsed: ParsedJD) -> N
 def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
-    catalog = get_catalog()
+    catalog = ctx.resolve_catalog()
     parsed = ParsedJD.model_validate(state.parsed)
     sents = responsibility_sentences(state.text)  # not the company blurb, perks or the offer
-    _embed_ahead(catalog, sents, parsed)
+    _embed_ahead(catalog, sents, parsed, ctx)
     warnings: list[str] = []
     findings: list[SkillFinding] | None = None
     out, recorder = _structured_or_fallback(
@@ -249,11 +247,11 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
-    catalog = get_catalog()
+    catalog = ctx.resolve_catalog()
     parsed = ParsedJD.model_validate(state.parsed)
     findings = [_finding_from_dict(d) for d in state.extracted]
     skills = resolve_skills(findings, catalog, accept=ctx.embedding_accept)
-    resp = responsibility_sentences(state.text)[:MAX_ROLE_SENTENCES]
+    resp = responsibility_sentences(state.text)[: ctx.max_role_sentences]
     vectors = catalog.embeddings.embed_array([s.text for s in resp]) if resp else None
     jd_vector = None
     if vectors is not None and len(vectors):
@@ -261,9 +259,15 @@ def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         jd_vector = mean / (np.linalg.norm(mean) or 1.0)
     titles = _titles(parsed)
     signals = role_signals(
-        catalog, titles=titles, responsibility=resp, skills=skills, jd_vector=jd_vector, sentence_vectors=vectors
+        catalog,
+        titles=titles,
+        sentences=[s.text for s in resp],
+        sentence_vectors=vectors,
+        skills=[s.canonical_slug for s in skills if s.canonical_slug],
+        jd_vector=jd_vector,
+        params=ctx.scoring(),
     )
-    collision = detect_collision(signals, margin=ctx.collision_margin)
+    collision = detect_collision(signals, margin=ctx.collision_margin, title_disagreement=ctx.title_disagreement)
     enrichment = enrich(skills, resp, parsed.role)
     warnings: list[str] = []
     llm_enrichment, recorder = _structured_or_fallback(
@@ -295,12 +299,12 @@ def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     }
 
 
-def detect_collision(signals: list[RoleSignal], *, margin: float) -> dict[str, Any]:
+def detect_collision(signals: list[RoleSignal], *, margin: float, title_disagreement: float) -> dict[str, Any]:
     """Why the top choice is contested, or {} when it is not."""
     if len(signals) < 2:
         return {}
     top = signals[0]
-    shared = [s for s in signals[:6] if s.title_match_via in ("exact", "normalized") and s.title_similarity >= 0.999]
+    shared = [s for s in signals[:6] if s.title_match_via in ("exact", "normalized")]
     if len(shared) >= 2:
         return {
             "kind": "shared_title",
@@ -316,7 +320,7 @@ def detect_collision(signals: list[RoleSignal], *, margin: float) -> dict[str, A
             f"the collision margin {margin}",
         }
     alias_winner = max(signals, key=lambda s: (s.title_similarity, s.score))
-    if alias_winner.title_similarity >= 0.9 and alias_winner.slug != top.slug:
+    if alias_winner.title_similarity >= title_disagreement and alias_winner.slug != top.slug:
         return {
             "kind": "alias_disagrees",
             "alias": alias_winner.title_alias,
@@ -347,7 +351,7 @@ def decide(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         top = signals[0]
         decision = Decision(
             chosen_role=_choice(top),
-            confidence=confidence(signals),
+            confidence=confidence(signals, ctx.scoring()),
             alternatives=[_choice(s) for s in signals[1:6]],
             route="direct",
             decided_by="fusion",
@@ -437,7 +441,7 @@ def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         chosen, reason = adjudicate_by_rules(signals, collision)
         decision = Decision(
             chosen_role=_choice(chosen),
-            confidence=round(confidence(signals) * 0.9, 4),
+            confidence=round(confidence(signals, ctx.scoring()) * ctx.adjudicated_confidence_factor, 4),
             alternatives=[_choice(s) for s in signals if s.slug != chosen.slug][:5],
             route="adjudicated",
             llm2_fired=False,

@@ -353,12 +353,8 @@ class CatalogIndex:
     """In-memory indexes of catalog text the deterministic parser and extractor scan the JD with."""
 
     def __init__(self, catalog: Catalog) -> None:
-        with catalog.db.connection() as conn:
-            rows = conn.execute(
-                """SELECT a.alias, a.alias_norm, a.match_case, s.slug, s.display_name, s.nature
-                   FROM skill_aliases a JOIN skills s ON s.id = a.skill_id WHERE s.status = 'active'"""
-            ).fetchall()
-            titles = conn.execute("SELECT alias FROM role_aliases").fetchall()
+        rows = catalog.skill_alias_rows()
+        titles = catalog.role_title_texts()
         self.aliases: dict[str, list[dict[str, object]]] = {}
         for r in rows:
             self.aliases.setdefault(r["alias_norm"], []).append(dict(r))
@@ -372,7 +368,7 @@ class CatalogIndex:
             for key in verb_object_keys(str(r["alias"])):
                 if key not in self.aliases:
                     self.verb_phrases.setdefault(key, []).append(dict(r))
-        self.role_titles = {str(r["alias"]).casefold() for r in titles}
+        self.role_titles = {t.casefold() for t in titles}
         # Certifications are catalog skills of nature CERTIFICATION; short or case-marked aliases match by case.
         self.certifications: list[tuple[str, re.Pattern[str]]] = []
         for r in rows:
@@ -392,7 +388,7 @@ class CatalogIndex:
 
 def catalog_index(catalog: Catalog) -> CatalogIndex:
     """Cached per catalog; rebuilt when the alias count changes (new aliases approved, imports)."""
-    return catalog.cached("catalog_index", "SELECT count(*) AS n FROM skill_aliases", lambda: CatalogIndex(catalog))
+    return catalog.cached("catalog_index", "aliases", lambda: CatalogIndex(catalog))
 
 
 def requirement_section(heading: str | None) -> bool:

@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from jdgraph.catalog.models import KraMatch, MatchVia
+from jdgraph.catalog.models import MatchVia
+from jdgraph.scoring import RoleSignal
 
 WorkMode = Literal["remote", "hybrid", "onsite"]
 
@@ -131,23 +132,6 @@ class ResolvedSkill(BaseModel):
     evidence: list[SkillEvidence] = Field(default_factory=list)
     dimensions: list[DimensionOut] = Field(default_factory=list)
     proposed_profile: SkillProfile | None = None
-
-
-class RoleSignal(BaseModel):
-    slug: str
-    display_name: str
-    source_id: str | None = None
-    domain: str | None = None
-    score: float = Field(description="Fused score")
-    title_alias: str | None = None
-    title_similarity: float = 0.0
-    title_match_via: MatchVia = "none"
-    kra_similarity: float = 0.0
-    kra_matches: list[KraMatch] = Field(default_factory=list)
-    skill_overlap: float = 0.0
-    matched_skills: list[str] = Field(default_factory=list)
-    role_skill_count: int = 0
-    centroid_similarity: float = 0.0
 
 
 class RoleChoice(BaseModel):

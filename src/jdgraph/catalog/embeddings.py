@@ -269,14 +269,9 @@ class CachedEmbeddings(ModelEmbeddings):
             self.stats["memory_hits"] += len(found)
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing and self.db is not None:
-            with self.db.connection() as conn:
-                rows = conn.execute(
-                    "SELECT text_hash, embedding FROM embedding_cache WHERE model = %s AND text_hash = ANY(%s)",
-                    (self.model_id, missing),
-                ).fetchall()
-            for row in rows:
+            for row in _cache_lookup(self.db, self.model_id, missing):
                 found[row["text_hash"]] = as_array(row["embedding"])
-            self.stats["db_hits"] += len(rows)
+            self.stats["db_hits"] += sum(1 for k in missing if k in found)
             missing = [k for k in missing if k not in found]
         if missing:
             by_key = dict(zip(keys, texts, strict=True))
@@ -286,15 +281,52 @@ class CachedEmbeddings(ModelEmbeddings):
             for key, vec in zip(missing, matrix, strict=True):
                 found[key] = vec
             if self.db is not None:
-                with self.db.connection() as conn, conn.cursor() as cur:
-                    cur.executemany(
-                        """INSERT INTO embedding_cache (model, text_hash, embedding) VALUES (%s, %s, %s)
-                           ON CONFLICT (model, text_hash) DO NOTHING""",
-                        [(self.model_id, k, found[k]) for k in missing],
-                    )
+                _cache_store(self.db, self.model_id, [(k, found[k]) for k in missing])
         with self._lock:
             for key in keys:
                 self._remember(key, found[key])
         if not keys:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.vstack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+
+_LOOKUP_CHUNK = 5000
+
+
+def _cache_lookup(db: Database, model: str, hashes: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with db.connection() as conn:
+        for i in range(0, len(hashes), _LOOKUP_CHUNK):
+            rows.extend(
+                conn.execute(
+                    "SELECT text_hash, embedding FROM embedding_cache WHERE model = %s AND text_hash = ANY(%s)",
+                    (model, hashes[i : i + _LOOKUP_CHUNK]),
+                ).fetchall()
+            )
+    return rows
+
+
+def _cache_store(db: Database, model: str, items: list[tuple[str, np.ndarray]]) -> None:
+    """Add vectors to the cache on a connection of its own, committed at once: an import that fails later keeps
+    what it embedded, and its retry finds it here. Small batches insert directly; large ones go through COPY."""
+    with db.connection() as conn, conn.cursor() as cur:
+        if len(items) < 200:
+            cur.executemany(
+                """INSERT INTO embedding_cache (model, text_hash, embedding) VALUES (%s, %s, %s)
+                   ON CONFLICT (model, text_hash) DO NOTHING""",
+                [(model, k, v) for k, v in items],
+            )
+            return
+        cur.execute(
+            """CREATE TEMP TABLE IF NOT EXISTS embedding_cache_stage (text_hash text, embedding vector)
+               ON COMMIT DELETE ROWS"""
+        )
+        with cur.copy("COPY embedding_cache_stage (text_hash, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "vector"])
+            for key, vec in items:
+                copy.write_row((key, vec))
+        cur.execute(
+            """INSERT INTO embedding_cache (model, text_hash, embedding)
+               SELECT %s, text_hash, embedding FROM embedding_cache_stage ON CONFLICT (model, text_hash) DO NOTHING""",
+            (model,),
+        )

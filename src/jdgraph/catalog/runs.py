@@ -1,0 +1,209 @@
+"""The run side of a catalog: runs, LLM calls, the review queue, the collision log, learned links and centroids.
+
+:meth:`RunStore.save_run` writes everything a run produced in one transaction, idempotent by run id: the run row
+goes first with ``ON CONFLICT DO NOTHING``, and when it already exists (a retried or resumed persist node)
+nothing else is written. The chosen role's row is locked first, so concurrent runs on one role queue in one
+order (no deadlock) and the centroid's running mean never loses an update; every read the write needs uses the
+same connection, so a run holding the lock never waits for a second pooled connection.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from jdgraph.catalog.db import Database
+from jdgraph.catalog.embeddings import as_array
+
+
+@dataclass
+class Proposal:
+    kind: str
+    key: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class RunWrite:
+    """What persist hands the store. Policy (which links to learn, what to queue) is decided before."""
+
+    run_id: str
+    status: str
+    input_hash: str
+    title: str | None
+    jd_text: str
+    chosen_role: str | None
+    confidence: float
+    node_timings: dict[str, float]
+    llm_calls: list[dict[str, Any]] = field(default_factory=list)
+    confirmed_role: bool = False
+    """A chosen role that is not a provisional new-role fallback: only then are links and the centroid touched."""
+    learn_dimensions: list[str] = field(default_factory=list)
+    """Dimension slugs persist wants linked to the role (if not linked yet)."""
+    proposals: list[Proposal] = field(default_factory=list)
+    collision: dict[str, Any] = field(default_factory=dict)
+    jd_vector: np.ndarray | None = None
+
+
+@dataclass
+class WriteOutcome:
+    item: str
+    kind: str
+    outcome: str
+
+
+class RunStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def save_run(self, run: RunWrite) -> list[WriteOutcome]:
+        out: list[WriteOutcome] = []
+        with self.db.connection() as conn, conn.transaction():
+            inserted = conn.execute(
+                """INSERT INTO runs (run_id, status, input_hash, title, jd_text, chosen_role, confidence,
+                                     node_timings)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING RETURNING run_id""",
+                (
+                    run.run_id,
+                    run.status,
+                    run.input_hash,
+                    run.title,
+                    run.jd_text,
+                    run.chosen_role,
+                    run.confidence,
+                    json.dumps(run.node_timings),
+                ),
+            ).fetchone()
+            if inserted is None:
+                return [WriteOutcome(run.run_id, "run", "skipped: run already persisted")]
+            out.append(WriteOutcome(run.run_id, "run", "saved"))
+            for call in run.llm_calls:
+                conn.execute(
+                    """INSERT INTO llm_calls (run_id, seq, node, model, prompt_name, prompt_version, input_tokens,
+                                              output_tokens, cost_usd, latency_ms, outcome, error)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, seq) DO NOTHING""",
+                    (
+                        run.run_id,
+                        call["seq"],
+                        call["node"],
+                        call["model"],
+                        call["prompt_name"],
+                        call["prompt_version"],
+                        call["input_tokens"],
+                        call["output_tokens"],
+                        call["cost_usd"],
+                        call["latency_ms"],
+                        call["outcome"],
+                        call.get("error"),
+                    ),
+                )
+            if run.status == "rejected":
+                return out  # a rejected text touches nothing in the catalog
+            role_row = (
+                conn.execute("SELECT id FROM roles WHERE slug = %s FOR UPDATE", (run.chosen_role,)).fetchone()
+                if run.chosen_role
+                else None
+            )
+            role_id = role_row["id"] if role_row else None
+            if role_id is not None and run.confirmed_role and run.learn_dimensions:
+                linked = {
+                    r["slug"]
+                    for r in conn.execute(
+                        """SELECT d.slug FROM role_dimensions rd JOIN dimensions d ON d.id = rd.dimension_id
+                           WHERE rd.role_id = %s""",
+                        (role_id,),
+                    ).fetchall()
+                }
+                for slug in sorted(run.learn_dimensions):
+                    item = f"{run.chosen_role} ↔ {slug}"
+                    if slug in linked:
+                        out.append(WriteOutcome(item, "role_dimension", "already linked"))
+                        continue
+                    conn.execute(
+                        """INSERT INTO role_dimensions (role_id, dimension_id, importance, weight, source, run_id)
+                           SELECT %s, id, 'optional', 0.3, 'learned', %s FROM dimensions WHERE slug = %s
+                           ON CONFLICT DO NOTHING""",
+                        (role_id, run.run_id, slug),
+                    )
+                    out.append(WriteOutcome(item, "role_dimension", "saved"))
+            for p in sorted(run.proposals, key=lambda p: (p.kind, p.key)):  # one lock order across runs
+                row = conn.execute(
+                    """INSERT INTO review_queue (kind, proposal_key, payload, first_run_id, last_run_id)
+                       VALUES (%s, %s, %s, %s, %s)
+                       ON CONFLICT (kind, proposal_key) DO UPDATE SET last_run_id = EXCLUDED.last_run_id,
+                           updated_at = now()
+                       RETURNING id""",
+                    (p.kind, p.key, json.dumps(p.payload), run.run_id, run.run_id),
+                ).fetchone()
+                assert row is not None
+                counted = conn.execute(
+                    """INSERT INTO review_queue_runs (queue_id, run_id) VALUES (%s, %s)
+                       ON CONFLICT DO NOTHING RETURNING 1""",
+                    (row["id"], run.run_id),
+                ).fetchone()
+                if counted:
+                    conn.execute(
+                        """UPDATE review_queue SET occurrences = (SELECT count(*) FROM review_queue_runs
+                           WHERE queue_id = %s) WHERE id = %s""",
+                        (row["id"], row["id"]),
+                    )
+                out.append(WriteOutcome(f"{p.kind}: {p.key}", "review_queue", "queued"))
+            if run.collision:
+                conn.execute(
+                    """INSERT INTO alias_collisions (run_id, alias, candidates, chosen_role, reason)
+                       VALUES (%s, %s, %s, %s, %s) ON CONFLICT (run_id, alias) DO NOTHING""",
+                    (
+                        run.run_id,
+                        run.collision.get("alias") or run.collision.get("kind"),
+                        json.dumps(run.collision.get("roles", [])),
+                        run.chosen_role,
+                        run.collision.get("reason"),
+                    ),
+                )
+                out.append(WriteOutcome(str(run.collision.get("reason")), "collision_log", "saved"))
+            out.append(self._update_centroid(conn, run, role_id))
+        return out
+
+    def _update_centroid(self, conn: Any, run: RunWrite, role_id: int | None) -> WriteOutcome:
+        item = f"{run.chosen_role} centroid"
+        if role_id is None or not run.confirmed_role or run.jd_vector is None:
+            return WriteOutcome(item, "centroid", "skipped: no confirmed role")
+        first = conn.execute(
+            "INSERT INTO role_centroid_runs (role_id, run_id) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            (role_id, run.run_id),
+        ).fetchone()
+        if first is None:
+            return WriteOutcome(item, "centroid", "skipped: this run already counted")
+        row = conn.execute("SELECT centroid, centroid_n FROM roles WHERE id = %s FOR UPDATE", (role_id,)).fetchone()
+        n = int(row["centroid_n"] or 0)
+        jd = run.jd_vector
+        current = as_array(row["centroid"]) if row["centroid"] is not None else np.zeros_like(jd)
+        updated = current + (jd - current) / (n + 1)
+        conn.execute(
+            "UPDATE roles SET centroid = %s, centroid_n = %s, updated_at = now() WHERE id = %s",
+            (updated.astype(np.float32), n + 1, role_id),
+        )
+        return WriteOutcome(item, "centroid", f"updated · n={n + 1}")
+
+    def store_result(self, run_id: str, result: dict[str, Any], timings: dict[str, float]) -> None:
+        with self.db.connection() as conn:
+            conn.execute(
+                "UPDATE runs SET result = %s, node_timings = %s WHERE run_id = %s",
+                (json.dumps(result), json.dumps(timings), run_id),
+            )
+
+    def list_runs(self, limit: int) -> list[dict[str, Any]]:
+        with self.db.connection() as conn:
+            return conn.execute(
+                """SELECT run_id, status, title, chosen_role, confidence, created_at FROM runs
+                   ORDER BY created_at DESC LIMIT %s""",
+                (limit,),
+            ).fetchall()
+
+    def run_result(self, run_id: str) -> dict[str, Any] | None:
+        with self.db.connection() as conn:
+            row = conn.execute("SELECT result FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+        return row["result"] if row else None

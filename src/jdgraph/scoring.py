@@ -1,0 +1,204 @@
+"""How jdgraph scores roles: the one home of role fusion, skill overlap and confidence.
+
+The graph's match node and the catalog tools (``search_roles``, ``roles_for_skills``) both call these functions,
+so the adjudicator is shown candidates scored exactly as its tools score them. Every weight and threshold is a
+field of :class:`ScoringParams`, which :class:`jdgraph.graph.context.Context` builds from its own documented,
+env-overridable fields. Four signals per role, as in the reference system's stage 3 plus the centroid:
+
+    score = title_weight · title-alias similarity + kra_weight · mean of the top-n KRA↔sentence similarities
+          + skill_weight · weighted skill overlap + centroid_weight · centroid similarity
+
+Every candidate found by any signal is scored on all four, and the ranking breaks ties on (title, KRA, overlap)
+and finally the slug, so equal scores never tie.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from jdgraph.catalog.models import KraMatch, MatchVia, RoleRef, RoleSkillOverlap
+from jdgraph.catalog.queries import Catalog, clean_query
+from jdgraph.errors import InputError
+
+
+@dataclass(frozen=True)
+class ScoringParams:
+    title_weight: float = 0.40
+    kra_weight: float = 0.25
+    skill_weight: float = 0.25
+    centroid_weight: float = 0.10
+    kra_top_n: int = 3
+    """KRA similarity is the mean of a role's best n KRA↔sentence pairs (missing pairs count 0)."""
+    confidence_center: float = 0.45
+    """Fused score at which the confidence logistic is 0.5."""
+    confidence_slope: float = 12.0
+    confidence_full_margin: float = 0.08
+    """A lead over the runner-up of at least this keeps the full confidence; a smaller one scales it down."""
+
+
+class RoleSignal(BaseModel):
+    """One candidate role with every signal it was scored on."""
+
+    slug: str
+    display_name: str
+    source_id: str | None = None
+    domain: str | None = None
+    score: float = Field(description="Fused score")
+    title_alias: str | None = None
+    title_similarity: float = 0.0
+    title_match_via: MatchVia = "none"
+    kra_similarity: float = 0.0
+    kra_matches: list[KraMatch] = Field(default_factory=list)
+    skill_overlap: float = 0.0
+    matched_skills: list[str] = Field(default_factory=list)
+    role_skill_count: int = 0
+    centroid_similarity: float = 0.0
+
+
+def skill_overlap(wanted: Sequence[str], weights: dict[str, float]) -> tuple[float, list[str]]:
+    """Weighted overlap of the JD's skills with a role's skill set: the matched skills' weights over the number
+    of skills the JD names (so a role is not rewarded for being large)."""
+    matched = [s for s in wanted if s in weights]
+    return (sum(weights[s] for s in matched) / len(wanted) if wanted else 0.0), matched
+
+
+def role_signals(
+    catalog: Catalog,
+    *,
+    titles: Sequence[str],
+    sentences: Sequence[str],
+    sentence_vectors: np.ndarray | None,
+    skills: Sequence[str],
+    jd_vector: np.ndarray | None,
+    params: ScoringParams,
+    k: int = 10,
+) -> list[RoleSignal]:
+    """The top ``k`` roles for a JD's titles, responsibility sentences (with their vectors), canonical skill slugs
+    and JD vector, each scored on every signal."""
+    titles = [t for t in titles if t and t.strip()]
+    title_hits = catalog.role_title_matches(titles) if titles else {}
+    kra_hits = (
+        catalog.kra_matches(list(sentences), sentence_vectors, per_sentence=10)
+        if sentences and sentence_vectors is not None
+        else {}
+    )
+    centroid = catalog.centroid_similarities(jd_vector, k=25) if jd_vector is not None else {}
+    skill_sets = catalog.role_skill_sets()
+    wanted = list(dict.fromkeys(s for s in skills if s))
+    overlap: dict[int, tuple[float, list[str]]] = {}
+    if wanted:
+        for role_id, weights in skill_sets.items():
+            score, matched = skill_overlap(wanted, weights)
+            if matched:
+                overlap[role_id] = (score, matched)
+    candidates = set(title_hits) | set(kra_hits) | set(centroid) | set(overlap)
+    if sentences and sentence_vectors is not None:
+        exact = catalog.kra_matches_for_roles(list(sentences), sentence_vectors, candidates, top=params.kra_top_n)
+        kra_hits = {**kra_hits, **exact}
+    if jd_vector is not None:
+        centroid = {**centroid, **catalog.centroid_similarities_for_roles(jd_vector, candidates)}
+    roles = catalog.roles_by_id(sorted(candidates))
+    signals = [
+        _signal(
+            roles[role_id],
+            title_hits.get(role_id),
+            kra_hits.get(role_id, [])[: params.kra_top_n],
+            overlap.get(role_id, (0.0, [])),
+            len(skill_sets.get(role_id, {})),
+            centroid.get(role_id, 0.0),
+            params,
+        )
+        for role_id in candidates
+        if role_id in roles
+    ]
+    signals.sort(key=lambda s: (-s.score, -s.title_similarity, -s.kra_similarity, -s.skill_overlap, s.slug))
+    return signals[:k]
+
+
+def _signal(
+    role: RoleRef,
+    title: tuple[str, float, str] | None,
+    kras: list[KraMatch],
+    overlap: tuple[float, list[str]],
+    role_skill_count: int,
+    centroid: float,
+    params: ScoringParams,
+) -> RoleSignal:
+    alias, title_sim, via = title or (None, 0.0, "none")
+    kra_sim = sum(m.similarity for m in kras) / params.kra_top_n if kras else 0.0
+    score = (
+        params.title_weight * title_sim
+        + params.kra_weight * kra_sim
+        + params.skill_weight * overlap[0]
+        + params.centroid_weight * max(centroid, 0.0)
+    )
+    return RoleSignal(
+        slug=role.slug,
+        display_name=role.display_name,
+        source_id=role.source_id,
+        domain=role.domain,
+        score=round(score, 4),
+        title_alias=alias,
+        title_similarity=round(title_sim, 4),
+        title_match_via=via,
+        kra_similarity=round(kra_sim, 4),
+        kra_matches=kras,
+        skill_overlap=round(overlap[0], 4),
+        matched_skills=overlap[1],
+        role_skill_count=role_skill_count,
+        centroid_similarity=round(centroid, 4),
+    )
+
+
+def search_roles(catalog: Catalog, title_or_text: str, params: ScoringParams, k: int = 5) -> list[RoleSignal]:
+    """Roles for a title or a short text, scored by :func:`role_signals` as a JD whose title, only sentence and
+    vector are that text (and whose skills are unknown)."""
+    text = clean_query(title_or_text)
+    vectors = catalog.embeddings.embed_array([text])
+    return role_signals(
+        catalog,
+        titles=[text],
+        sentences=[text],
+        sentence_vectors=vectors,
+        skills=[],
+        jd_vector=vectors[0],
+        params=params,
+        k=k,
+    )
+
+
+def roles_for_skills(catalog: Catalog, skills: Sequence[str], k: int = 5) -> list[RoleSkillOverlap]:
+    """Roles ranked by :func:`skill_overlap` with the given skill slugs."""
+    wanted = list(dict.fromkeys(s for s in skills if s))
+    if not wanted:
+        raise InputError("no skills given", field="skills")
+    sets = catalog.role_skill_sets()
+    scored = []
+    for role_id, weights in sets.items():
+        score, matched = skill_overlap(wanted, weights)
+        if matched:
+            scored.append((role_id, score, matched))
+    roles = catalog.roles_by_id([r for r, _, _ in scored])
+    ranked = [
+        RoleSkillOverlap(role=roles[r], matched=m, total=len(wanted), score=round(s, 4))
+        for r, s, m in scored
+        if r in roles
+    ]
+    ranked.sort(key=lambda o: (-o.score, -len(o.matched), o.role.slug))
+    return ranked[:k]
+
+
+def confidence(signals: Sequence[RoleSignal], params: ScoringParams) -> float:
+    """Confidence of the top candidate from its score and its margin over the runner-up: a logistic in the fused
+    score scaled by how clear the margin is (documented constants, not a fitted model)."""
+    if not signals:
+        return 0.0
+    top = signals[0].score
+    margin = top - signals[1].score if len(signals) > 1 else top
+    base = 1 / (1 + math.exp(-params.confidence_slope * (top - params.confidence_center)))
+    return round(base * (0.55 + 0.45 * min(1.0, margin / params.confidence_full_margin)), 4)

@@ -1,0 +1,105 @@
+"""The design's import rules, checked on the source: storage only in catalog/, one role-scoring home, and nodes
+that take their catalog from the runtime (so they run on an in-memory fake)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from langgraph.runtime import Runtime
+
+import jdgraph.graph.nodes
+import jdgraph.scoring
+from jdgraph.graph.context import Context
+from jdgraph.graph.nodes import parse
+from jdgraph.graph.state import State
+
+SRC = Path(jdgraph.scoring.__file__).resolve().parent
+SQL = re.compile(
+    r"\b(SELECT\s+[\w*(]|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|COPY\s+\w+)"
+)
+
+
+def _modules_outside_catalog() -> list[Path]:
+    return [p for p in SRC.rglob("*.py") if "catalog" not in p.relative_to(SRC).parts]
+
+
+def test_no_module_outside_catalog_imports_psycopg_or_holds_sql() -> None:
+    offenders = []
+    for path in _modules_outside_catalog():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(n.split(".")[0] in ("psycopg", "psycopg_pool", "pgvector") for n in names):
+                    offenders.append(f"{path.name}:{node.lineno} imports {names}")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
+                offenders.append(f"{path.name}:{node.lineno} holds SQL: {node.value[:60]!r}")
+    assert offenders == []
+
+
+def test_the_sql_check_would_catch_sql() -> None:
+    assert SQL.search("SELECT id FROM roles") and SQL.search("insert into runs") is None
+    assert SQL.search("UPDATE runs SET result = 1") and not SQL.search("select the best role")
+
+
+def test_one_role_scoring_function_serves_graph_and_tools() -> None:
+    definers = [
+        p.name
+        for p in SRC.rglob("*.py")
+        if re.search(r"^def (role_signals|confidence|skill_overlap)\(", p.read_text(encoding="utf-8"), re.M)
+    ]
+    assert definers == ["scoring.py"]
+    assert jdgraph.graph.nodes.role_signals is jdgraph.scoring.role_signals
+    tools_source = (SRC / "tools" / "catalog_tools.py").read_text(encoding="utf-8")
+    assert "from jdgraph.scoring import search_roles" in tools_source
+
+
+def test_every_scoring_weight_is_a_context_field() -> None:
+    ctx = Context(title_weight=0.5, kra_weight=0.2, kra_top_n=2, confidence_center=0.5)
+    params = ctx.scoring()
+    assert (params.title_weight, params.kra_weight, params.kra_top_n, params.confidence_center) == (0.5, 0.2, 2, 0.5)
+    assert set(jdgraph.scoring.ScoringParams.__dataclass_fields__) <= set(Context.__dataclass_fields__)
+
+
+class FakeCatalog:
+    """The slice of the catalog's read interface the parse node uses, in memory."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def skill_alias_rows(self) -> list[dict[str, object]]:
+        self.calls.append("skill_alias_rows")
+        return [
+            {
+                "alias": "AWS Certified Solutions Architect",
+                "alias_norm": "awscertifiedsolutionsarchitect",
+                "match_case": False,
+                "slug": "aws-sa",
+                "display_name": "AWS Certified Solutions Architect",
+                "nature": "CERTIFICATION",
+            },
+        ]
+
+    def role_title_texts(self) -> list[str]:
+        return ["Cloud Architect"]
+
+    def cached(self, name, depends_on, build):  # type: ignore[no-untyped-def]
+        return build()
+
+
+def test_parse_node_runs_on_an_in_memory_catalog() -> None:
+    fake = FakeCatalog()
+    jd = (
+        "Cloud Architect\n\nWe are hiring a Cloud Architect with 5+ years of experience.\n"
+        "Requirements:\n- AWS Certified Solutions Architect\n- Design cloud infrastructure\n"
+        "- Lead migrations to AWS\nApply now."
+    )
+    out = parse(State(jd_text=jd, title="Cloud Architect"), Runtime(context=Context(catalog_reader=fake)))
+    assert fake.calls == ["skill_alias_rows"]
+    assert out["parsed"]["jd_type"] == "pass"
+    assert out["parsed"]["certifications"] == ["AWS Certified Solutions Architect"]
+    assert out["parsed"]["experience"]["min"] == 5
