@@ -15,6 +15,7 @@ and finally the slug, so equal scores never tie.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from jdgraph.catalog.models import KraMatch, MatchVia, RoleRef, RoleSkillOverlap
-from jdgraph.catalog.queries import Catalog, clean_query
+from jdgraph.catalog.queries import Catalog, TitleHit, clean_query
 from jdgraph.errors import InputError
 
 
@@ -32,8 +33,11 @@ class ScoringParams:
     kra_weight: float = 0.25
     skill_weight: float = 0.25
     centroid_weight: float = 0.10
+    title_lexical_weight: float = 0.5
+    """An embedding-matched title alias scores (1 - w) · cosine + w · word overlap with the JD's title (exact and
+    normalised matches score 1.0): the overlap keeps "Rust Developer" from "rustproofer", whose vector is close."""
     kra_top_n: int = 3
-    """KRA similarity is the mean of a role's best n KRA↔sentence pairs (missing pairs count 0)."""
+    """KRA similarity is the mean of a role's best n KRA↔sentence pairs (fewer when the role has fewer KRAs)."""
     confidence_center: float = 0.45
     """Fused score at which the confidence logistic is 0.5."""
     confidence_slope: float = 12.0
@@ -67,6 +71,41 @@ def skill_overlap(wanted: Sequence[str], weights: dict[str, float]) -> tuple[flo
     return (sum(weights[s] for s in matched) / len(wanted) if wanted else 0.0), matched
 
 
+_WORD = re.compile(r"[a-z0-9+#]+")
+
+
+def _title_words(text: str) -> list[str]:
+    words = _WORD.findall(text.lower())
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words]
+
+
+def title_overlap(jd_title: str, alias: str) -> float:
+    """Word overlap of a JD title and a title alias: the F1 of the title's words found in the alias (the last
+    word, the head noun of an English job title, counts twice) and of the alias's words found in the title."""
+    title, words = _title_words(jd_title), set(_title_words(alias))
+    if not title or not words:
+        return 0.0
+    weights = [1.0] * len(title)
+    weights[-1] = 2.0
+    recall = sum(w for t, w in zip(title, weights, strict=True) if t in words) / sum(weights)
+    precision = len(set(title) & words) / len(words)
+    return 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+
+
+def best_title_matches(hits: Sequence[TitleHit], params: ScoringParams) -> dict[int, tuple[str, float, str]]:
+    """role id → (alias, title score, match_via) of each role's best-scoring title alias."""
+    best: dict[int, tuple[str, float, str]] = {}
+    for hit in hits:
+        if hit.match_via == "normalized":
+            score = 1.0
+        else:
+            w = params.title_lexical_weight
+            score = (1 - w) * hit.similarity + w * title_overlap(hit.title, hit.alias)
+        if hit.role_id not in best or best[hit.role_id][1] < score:
+            best[hit.role_id] = (hit.alias, score, hit.match_via)
+    return best
+
+
 def role_signals(
     catalog: Catalog,
     *,
@@ -81,13 +120,12 @@ def role_signals(
     """The top ``k`` roles for a JD's titles, responsibility sentences (with their vectors), canonical skill slugs
     and JD vector, each scored on every signal."""
     titles = [t for t in titles if t and t.strip()]
-    title_hits = catalog.role_title_matches(titles) if titles else {}
+    title_hits = best_title_matches(catalog.role_title_hits(titles), params) if titles else {}
     kra_hits = (
         catalog.kra_matches(list(sentences), sentence_vectors, per_sentence=10)
         if sentences and sentence_vectors is not None
         else {}
     )
-    centroid = catalog.centroid_similarities(jd_vector, k=25) if jd_vector is not None else {}
     skill_sets = catalog.role_skill_sets()
     wanted = list(dict.fromkeys(s for s in skills if s))
     overlap: dict[int, tuple[float, list[str]]] = {}
@@ -96,12 +134,13 @@ def role_signals(
             score, matched = skill_overlap(wanted, weights)
             if matched:
                 overlap[role_id] = (score, matched)
-    candidates = set(title_hits) | set(kra_hits) | set(centroid) | set(overlap)
+    # Candidates come from titles, KRAs and skills; the centroid (a weak signal, and a scan of every role's
+    # vector) is only computed for them.
+    candidates = set(title_hits) | set(kra_hits) | set(overlap)
     if sentences and sentence_vectors is not None:
         exact = catalog.kra_matches_for_roles(list(sentences), sentence_vectors, candidates, top=params.kra_top_n)
         kra_hits = {**kra_hits, **exact}
-    if jd_vector is not None:
-        centroid = {**centroid, **catalog.centroid_similarities_for_roles(jd_vector, candidates)}
+    centroid = catalog.centroid_similarities_for_roles(jd_vector, candidates) if jd_vector is not None else {}
     roles = catalog.roles_by_id(sorted(candidates))
     signals = [
         _signal(
@@ -130,7 +169,9 @@ def _signal(
     params: ScoringParams,
 ) -> RoleSignal:
     alias, title_sim, via = title or (None, 0.0, "none")
-    kra_sim = sum(m.similarity for m in kras) / params.kra_top_n if kras else 0.0
+    # The mean over the pairs the role has (at most top-n): an ESCO occupation with two description sentences is
+    # not scored as if a third KRA had matched nothing.
+    kra_sim = sum(m.similarity for m in kras) / len(kras) if kras else 0.0
     score = (
         params.title_weight * title_sim
         + params.kra_weight * kra_sim

@@ -87,7 +87,7 @@ class FakeCatalog:
     def role_title_texts(self) -> list[str]:
         return ["Cloud Architect"]
 
-    def cached(self, name, depends_on, build):  # type: ignore[no-untyped-def]
+    def cached(self, name, build):  # type: ignore[no-untyped-def]
         return build()
 
 

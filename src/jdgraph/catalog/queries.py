@@ -9,7 +9,7 @@ Which catalog a name means is :mod:`jdgraph.catalog.registry`'s business.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from pgvector import Vector
@@ -32,27 +32,24 @@ from jdgraph.catalog.runs import RunStore
 from jdgraph.errors import InputError, NotFoundError
 
 T = TypeVar("T")
-# Fingerprints of what derived in-memory caches are built from: one cheap query each, whose value changes when an
-# import, a review approval or a learned link changes the underlying rows.
-_FINGERPRINTS = {
-    "links": """
-        SELECT (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + skill_id + weight::numeric), 0)
-                FROM role_skills)
-            || '/' || (SELECT count(*) || ':' || coalesce(sum(role_id::bigint * 1000003 + dimension_id
-                       + CASE importance WHEN 'essential' THEN 1 ELSE 0 END), 0) FROM role_dimensions)
-            || '/' || (SELECT count(*) || ':' || coalesce(sum(skill_id::bigint * 1000003 + dimension_id), 0)
-                       FROM skill_dimensions) AS fingerprint""",
-    "aliases": """
-        SELECT (SELECT count(*) || ':' || coalesce(max(id), 0) FROM skill_aliases)
-            || '/' || (SELECT count(*) || ':' || coalesce(max(id), 0) FROM role_aliases)
-            || '/' || (SELECT count(*) FROM skills WHERE status = 'active') AS fingerprint""",
-}
+# Derived in-memory caches (the extractor's alias index, role skill sets) are rebuilt when this changes: a
+# sequence every statement that changes catalog content advances (migration 0004), read in well under a ms.
+_CATALOG_VERSION = "SELECT last_value::text || ':' || is_called::text AS version FROM catalog_changes"
 MAX_QUERY_CHARS = 2000
 
 _SKILL_COLS = """s.id, s.slug, s.display_name, s.nature, s.category, s.sub_category, s.volatility,
                  s.typical_lifespan, s.status, s.source, s.source_id"""
 _ROLE_COLS = """r.id, r.slug, r.display_name, r.domain, r.archetype, r.source, r.source_id,
                 (SELECT p.slug FROM roles p WHERE p.id = r.parent_id) AS parent_slug"""
+
+
+class TitleHit(NamedTuple):
+    role_id: int
+    title: str
+    """The JD's title that found the alias."""
+    alias: str
+    similarity: float
+    match_via: str
 
 
 def _skill(row: dict[str, Any]) -> SkillRef:
@@ -155,13 +152,12 @@ class Catalog:
     def _nearest_skills(self, vector: np.ndarray, *, k: int) -> list[SkillCandidate]:
         return self.nearest_skills_batch(vector[None, :], k=k)[0]
 
-    def nearest_skills_batch(self, vectors: np.ndarray, *, k: int, ef_search: int = 80) -> list[list[SkillCandidate]]:
+    def nearest_skills_batch(self, vectors: np.ndarray, *, k: int) -> list[list[SkillCandidate]]:
         """For each vector, the top-k skills by their best alias embedding (several aliases of one skill count
         once). One round trip for the whole batch: each vector's neighbours come from a LATERAL index scan."""
         if len(vectors) == 0:
             return []
         with self.db.connection() as conn:
-            conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
             rows = conn.execute(
                 f"""SELECT q.i, n.alias_id, n.alias, n.score, {_SKILL_COLS}
                     FROM unnest(%b::vector[]) WITH ORDINALITY AS q(v, i)
@@ -251,32 +247,28 @@ class Catalog:
             rows = conn.execute("SELECT id, text FROM role_kras WHERE role_id = %s ORDER BY id", (ref.id,)).fetchall()
         return [Kra(**r) for r in rows]
 
-    def role_title_matches(self, titles: Sequence[str], *, k: int = 10) -> dict[int, tuple[str, float, str]]:
-        """Best title-alias match per role over several titles: role id → (alias, similarity, match_via)."""
+    def role_title_hits(self, titles: Sequence[str], *, k: int = 10) -> list[TitleHit]:
+        """Title aliases close to each title: every alias whose normalised form equals the title (similarity 1.0),
+        and the ``3k`` nearest alias embeddings of each title. Scoring them is :mod:`jdgraph.scoring`'s."""
         titles = [t for t in titles if t and t.strip()]
         if not titles:
-            return {}
-        best: dict[int, tuple[str, float, str]] = {}
+            return []
+        hits: list[TitleHit] = []
         norms = [normalize_alias(t) for t in titles]
-        with self.db.connection() as conn:
-            for r in conn.execute(
-                "SELECT role_id, alias FROM role_aliases WHERE alias_norm = ANY(%s)", (norms,)
-            ).fetchall():
-                best[r["role_id"]] = (r["alias"], 1.0, "normalized")
         vectors = self.embeddings.embed_array(titles)
         with self.db.connection() as conn:
-            conn.execute("SET LOCAL hnsw.ef_search = 100")
-            for vec in vectors:
+            for r in conn.execute(
+                "SELECT role_id, alias, alias_norm FROM role_aliases WHERE alias_norm = ANY(%s)", (norms,)
+            ).fetchall():
+                hits.append(TitleHit(r["role_id"], titles[norms.index(r["alias_norm"])], r["alias"], 1.0, "normalized"))
+            for title, vec in zip(titles, vectors, strict=True):
                 rows = conn.execute(
                     """SELECT role_id, alias, 1 - (embedding <=> %b) AS sim FROM role_aliases
                        WHERE embedding IS NOT NULL ORDER BY embedding <=> %b LIMIT %s""",
                     (vec, vec, k * 3),
                 ).fetchall()
-                for r in rows:
-                    sim = float(r["sim"])
-                    if r["role_id"] not in best or best[r["role_id"]][1] < sim:
-                        best[r["role_id"]] = (r["alias"], sim, "embedding")
-        return best
+                hits.extend(TitleHit(r["role_id"], title, r["alias"], float(r["sim"]), "embedding") for r in rows)
+        return hits
 
     def kra_matches(
         self, sentences: Sequence[str], vectors: np.ndarray | None = None, *, per_sentence: int = 8
@@ -288,7 +280,6 @@ class Catalog:
             vectors = self.embeddings.embed_array(list(sentences))
         out: dict[int, list[KraMatch]] = {}
         with self.db.connection() as conn:
-            conn.execute("SET LOCAL hnsw.ef_search = 100")
             rows = conn.execute(
                 """SELECT q.i, k.id, k.role_id, k.text, k.sim
                    FROM unnest(%b::vector[]) WITH ORDINALITY AS q(v, i)
@@ -349,25 +340,16 @@ class Catalog:
             ).fetchall()
         return {r["id"]: float(r["sim"]) for r in rows}
 
-    def centroid_similarities(self, vector: np.ndarray, *, k: int = 20) -> dict[int, float]:
-        with self.db.connection() as conn:
-            rows = conn.execute(
-                """SELECT id, 1 - (centroid <=> %b) AS sim FROM roles WHERE centroid IS NOT NULL
-                   AND status = 'active' ORDER BY centroid <=> %b LIMIT %s""",
-                (vector, vector, k),
-            ).fetchall()
-        return {r["id"]: float(r["sim"]) for r in rows}
-
     def roles_by_id(self, ids: Sequence[int]) -> dict[int, RoleRef]:
         with self.db.connection() as conn:
             rows = conn.execute(f"SELECT {_ROLE_COLS} FROM roles r WHERE r.id = ANY(%s)", (list(ids),)).fetchall()
         return {r["id"]: _role(r) for r in rows}
 
-    def cached(self, name: str, depends_on: Literal["links", "aliases"], build: Callable[[], T]) -> T:
-        """A value derived from catalog tables, kept per catalog and rebuilt when the fingerprint of what it
-        ``depends_on`` changes, so imports and approved review items show up without a restart."""
+    def cached(self, name: str, build: Callable[[], T]) -> T:
+        """A value derived from catalog tables, kept per catalog and rebuilt when the catalog's content changes
+        (an import, an approved review item, a learned link), so those show up without a restart."""
         with self.db.connection() as conn:
-            row = conn.execute(_FINGERPRINTS[depends_on]).fetchone()
+            row = conn.execute(_CATALOG_VERSION).fetchone()
         fingerprint = str(next(iter(row.values()))) if row else ""
         hit = self._derived.get(name)
         if hit is not None and hit[0] == fingerprint:
@@ -380,7 +362,7 @@ class Catalog:
         """Every role's skill set with weights: linked skills their link weight (essential 1.0; an optional ESCO
         skill 0.5), skills of essential dimensions 0.6, of optional dimensions 0.3 (the maximum where a skill
         comes by several paths). Cached: the sets are up to 10^5 rows that every run would otherwise re-read."""
-        return self.cached("role_skill_sets", "links", self._load_role_skill_sets)
+        return self.cached("role_skill_sets", self._load_role_skill_sets)
 
     def _load_role_skill_sets(self) -> dict[int, dict[str, float]]:
         with self.db.connection() as conn:

@@ -55,6 +55,10 @@ class Context:
     centroid_weight: float = field(
         default=_DEFAULT_SCORING.centroid_weight, metadata={"description": "role fusion: centroid"}
     )
+    title_lexical_weight: float = field(
+        default=_DEFAULT_SCORING.title_lexical_weight,
+        metadata={"description": "share of word overlap (vs cosine) in an embedding-matched title's score"},
+    )
     kra_top_n: int = field(default=_DEFAULT_SCORING.kra_top_n, metadata={"description": "KRA pairs averaged per role"})
     confidence_center: float = field(
         default=_DEFAULT_SCORING.confidence_center, metadata={"description": "fused score at confidence 0.5"}
@@ -94,6 +98,7 @@ class Context:
             kra_weight=self.kra_weight,
             skill_weight=self.skill_weight,
             centroid_weight=self.centroid_weight,
+            title_lexical_weight=self.title_lexical_weight,
             kra_top_n=self.kra_top_n,
             confidence_center=self.confidence_center,
             confidence_slope=self.confidence_slope,

@@ -387,8 +387,8 @@ class CatalogIndex:
 
 
 def catalog_index(catalog: Catalog) -> CatalogIndex:
-    """Cached per catalog; rebuilt when the alias count changes (new aliases approved, imports)."""
-    return catalog.cached("catalog_index", "aliases", lambda: CatalogIndex(catalog))
+    """Cached per catalog; rebuilt when the catalog's content changes (new aliases approved, imports)."""
+    return catalog.cached("catalog_index", lambda: CatalogIndex(catalog))
 
 
 def requirement_section(heading: str | None) -> bool:
