@@ -5,8 +5,11 @@ so the adjudicator is shown candidates scored exactly as its tools score them. E
 field of :class:`ScoringParams`, which :class:`jdgraph.graph.context.Context` builds from its own documented,
 env-overridable fields. Four signals per role, as in the reference system's stage 3 plus the centroid:
 
-    score = title_weight · title-alias similarity + kra_weight · mean of the top-n KRA↔sentence similarities
+    score = title_weight · title score + kra_weight · mean of the top-n KRA↔sentence similarities
           + skill_weight · weighted skill overlap + centroid_weight · centroid similarity
+
+where a title alias found lexically (normalised form equal to the JD's title) scores 1.0 and one found by
+embedding scores (1 - title_lexical_weight) · cosine + title_lexical_weight · word overlap.
 
 Every candidate found by any signal is scored on all four, and the ranking breaks ties on (title, KRA, overlap)
 and finally the slug, so equal scores never tie.

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from jdgraph.catalog.embeddings import ModelEmbeddings
 from jdgraph.catalog.importers.base import split_labels
 from jdgraph.catalog.importers.esco import EscoImporter
 from jdgraph.catalog.importers.onet import OnetImporter, product_alias
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.registry import open_catalog
 from jdgraph.catalog.writer import CatalogWriter
-from jdgraph.errors import CatalogDataError
+from jdgraph.errors import CatalogDataError, EmbeddingError
 from jdgraph.settings import shared_dir
 from tests.rust_jd import RUST_JD
 
@@ -152,6 +153,37 @@ def test_truncated_file_is_a_clear_error_and_writes_nothing(tmp_path: Path, embe
     message = out.stderr.replace("\n", "")  # rich wraps the line at the terminal's width
     assert "occupations_en.csv:" in message and "Traceback" not in message
     assert catalog.is_empty()
+
+
+class _FailsOnCall(ModelEmbeddings):
+    """The real model, failing on its n-th call (a crash or a full disk in the middle of an import)."""
+
+    def __init__(self, inner: ModelEmbeddings, fail_on: int) -> None:
+        self.inner, self.model_id, self.fail_on, self.calls = inner, inner.model_id, fail_on, 0
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed_array(self, texts):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise EmbeddingError("injected failure")
+        return self.inner.embed_array(texts)
+
+
+@needs_esco
+def test_failed_import_leaves_nothing_and_its_retry_embeds_only_the_rest(embeddings) -> None:
+    flaky = _FailsOnCall(embeddings, fail_on=2)  # skill aliases embed, then role aliases fail
+    catalog = open_catalog("flaky", embeddings=flaky, require_content=False)
+    bundle = EscoImporter(ESCO, only=["2512"]).bundle
+    with pytest.raises(EmbeddingError):
+        CatalogWriter(catalog.db, catalog.embeddings).apply(bundle(), complete=False)
+    assert catalog.is_empty()  # rolled back whole
+    computed_before = catalog.embeddings.stats["computed"]
+    report = CatalogWriter(catalog.db, catalog.embeddings).apply(bundle(), complete=False)
+    recomputed = catalog.embeddings.stats["computed"] - computed_before
+    assert not catalog.is_empty() and report.embedded > recomputed > 0  # the cached half was not embedded again
 
 
 def test_missing_column_names_file_and_line(tmp_path: Path) -> None:

@@ -155,7 +155,9 @@ class Database:
                     self.url,
                     min_size=self.settings.pool_min,
                     max_size=self.settings.pool_max,
-                    kwargs={"row_factory": dict_row, **self._connect_kwargs()},
+                    # Autocommit: a read costs no COMMIT round trip when its connection goes back to the pool
+                    # (a role search makes several); every write opens its transaction explicitly.
+                    kwargs={"row_factory": dict_row, "autocommit": True, **self._connect_kwargs()},
                     configure=_configure,
                     open=False,
                     name=f"jdgraph-{self.schema}",
@@ -166,7 +168,8 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        """A pooled connection; the transaction commits when the block exits cleanly."""
+        """A pooled connection in autocommit mode: each statement commits on its own; a block that must be atomic
+        uses ``conn.transaction()``."""
         with self.pool.connection() as conn:
             yield conn  # type: ignore[misc]  # the pool's connections are made with row_factory=dict_row
 

@@ -309,7 +309,7 @@ def _cache_lookup(db: Database, model: str, hashes: list[str]) -> list[dict[str,
 def _cache_store(db: Database, model: str, items: list[tuple[str, np.ndarray]]) -> None:
     """Add vectors to the cache on a connection of its own, committed at once: an import that fails later keeps
     what it embedded, and its retry finds it here. Small batches insert directly; large ones go through COPY."""
-    with db.connection() as conn, conn.cursor() as cur:
+    with db.connection() as conn, conn.transaction(), conn.cursor() as cur:
         if len(items) < 200:
             cur.executemany(
                 """INSERT INTO embedding_cache (model, text_hash, embedding) VALUES (%s, %s, %s)

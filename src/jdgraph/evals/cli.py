@@ -14,19 +14,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from jdgraph.errors import EvalGateError, InputError
+from jdgraph.evals.dev import DEV_SUITES
 
 eval_app = typer.Typer(help="Evaluate the agent on golden suites.", no_args_is_help=True)
 console = Console()
 err_console = Console(stderr=True)
-
-# Suites on the real labelled data in ../shared/data/dev: they score against ESCO occupations and skills, which
-# only exist in the catalog once the ESCO/O*NET import lands.
-DEV_SUITES = {
-    "hahu-dev": "role choice from title + description against ESCO occupation codes (top-1, top-5, MRR)",
-    "tech-dev": "ESCO skills ranked per sentence (RP@5, RP@10, MRR; Decorte et al.)",
-    "house-dev": "ESCO skills ranked per sentence (RP@5, RP@10, MRR; Decorte et al.)",
-    "titles-dev": "vacancy title → ESCO occupation (top-1, top-5, MRR)",
-}
 
 
 def dev_suite_available(catalog: str = "esco") -> bool:
@@ -160,8 +152,10 @@ def eval_run(
         str | None, typer.Option("--judge", help="provider:model for LLM-judge metrics (GEval); off by default")
     ] = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="Which catalog (env JDGRAPH_CATALOG)")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Dev suites: only the first N cases")] = None,
 ) -> None:
-    """Run SUITE through the graph, score it, write reports, and exit 1 if the gate fails."""
+    """Run SUITE through the graph, score it, write reports, and exit 1 if the gate fails. The dev suites
+    (hahu-dev, titles-dev, tech-dev, house-dev, skillspan-dev) score the real data against an ESCO catalog."""
     from jdgraph.evals.reports import html_report, markdown_report
     from jdgraph.evals.runner import Baseline, gate_failures, write_json
 
@@ -172,7 +166,8 @@ def eval_run(
                 "import them first: jdgraph catalog import esco ../shared/data/esco-v1.1.1"
             )
             raise typer.Exit(0)
-        raise InputError(f"{suite}: the dev-suite runner is not built yet (the real-data accuracy issue)")
+        _dev_run(suite, catalog or "esco", limit, concurrency, out)
+        return
     if catalog:
         overrides = [*overrides, f"catalog={catalog}"]
     base = Baseline.load(baseline) if baseline else None
@@ -198,6 +193,24 @@ def eval_run(
     console.print(f"reports: {folder}/report.md, {folder}/report.html")
     if failures:
         raise EvalGateError(f"{len(failures)} gate failure(s); see {folder}/report.md")
+
+
+def _dev_run(suite: str, catalog: str, limit: int | None, concurrency: int, out: Path | None) -> None:
+    from jdgraph.evals.dev import run_dev_suite
+    from jdgraph.evals.runner import write_json
+
+    run = run_dev_suite(suite, catalog=catalog, limit=limit, concurrency=concurrency)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    folder = out or Path("evals") / "runs" / f"{suite}-{catalog}-{stamp}"
+    write_json(run, folder / "results.json")
+    table = Table(title=f"{suite} on catalog {catalog} ({run.cases} cases, {run.wall_s:.0f} s)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in run.metrics.items():
+        table.add_row(name, f"{value:.3f}")
+    console.print(table)
+    console.print(f"data: {run.data_source}; catalog sources: {run.catalog_sources}", highlight=False)
+    console.print(f"results: {folder}/results.json")
 
 
 @eval_app.command("baseline")
