@@ -39,6 +39,10 @@ EMBEDDED_TEXTS = (
     ("role_kras", "text", "role_kras_embedding_idx"),
     ("dimensions", "name", "dimensions_embedding_idx"),
 )
+_VACUUMED = (
+    "dimensions", "skills", "skill_aliases", "skill_dimensions", "roles", "role_aliases", "role_kras",
+    "role_skills", "role_dimensions", "skill_relations",
+)  # fmt: skip
 _REBUILD_INDEX_AT = 5000  # new vectors in one table above which the index is rebuilt rather than updated
 _EMBED_CHUNK = 8192  # texts per embedding call (sorted by length first): few calls, bounded memory
 
@@ -345,11 +349,19 @@ class CatalogWriter:
                         report.seconds,
                     ),
                 )
-                for table in ("skills", "skill_aliases", "roles", "role_aliases", "role_kras", "role_skills"):
-                    conn.execute(f"ANALYZE {table}")
         except psycopg.errors.IntegrityError as exc:
             raise CatalogError(f"import of {bundle.source} violates a catalog constraint: {exc}") from exc
+        if report.total_changed or report.embedded:
+            self._vacuum()
         return report
+
+    def _vacuum(self) -> None:
+        """Fresh statistics and a clean visibility map for the tables an import rewrote, at once: left to
+        autovacuum, the first minutes of lookups after a large import run beside it on a small machine, with
+        plans made from stale statistics."""
+        with self.db.connection() as conn:  # autocommit: VACUUM cannot run inside a transaction
+            for table in _VACUUMED:
+                conn.execute(f"VACUUM (ANALYZE) {table}")
 
     def _stage(self, conn: psycopg.Connection[Any], bundle: ImportBundle) -> None:
         for table, columns in _STAGES.items():
