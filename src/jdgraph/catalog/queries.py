@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 import numpy as np
 from pgvector import Vector
 
-from jdgraph.catalog.db import Database
+from jdgraph.catalog.db import SKILL_EF_SEARCH, Database
 from jdgraph.catalog.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings, as_array
 from jdgraph.catalog.models import (
     CatalogStats,
@@ -157,7 +157,8 @@ class Catalog:
         once). One round trip for the whole batch: each vector's neighbours come from a LATERAL index scan."""
         if len(vectors) == 0:
             return []
-        with self.db.connection() as conn:
+        with self.db.connection() as conn, conn.transaction():
+            conn.execute(f"SET LOCAL hnsw.ef_search = {SKILL_EF_SEARCH}")
             rows = conn.execute(
                 f"""SELECT q.i, n.alias_id, n.alias, n.score, {_SKILL_COLS}
                     FROM unnest(%b::vector[]) WITH ORDINALITY AS q(v, i)
