@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,9 +36,11 @@ def classify(
 ) -> ClassificationResult:
     """Classify one JD. ``context`` overrides :class:`Context` fields (e.g. ``parse_model="openai:gpt-4.1-mini"``,
     ``persist=False``). Durable (checkpointed, resumable) by default when persisting."""
+    from jdgraph.graph.nodes import run_id_of
+
     jd_text = check_input(text)
     ctx = Context.from_env(**context)
-    run_id = str(uuid.UUID(run_id)) if run_id else str(uuid.uuid4())
+    run_id = run_id_of(run_id)  # a bad id is an InputError, before anything runs
     durable = ctx.persist if durable is None else durable
     app = compiled_graph(durable=durable, ctx=ctx)
     state = InputState(jd_text=jd_text, title=title, company=company, metadata=metadata or {}, run_id=run_id)

@@ -244,3 +244,22 @@ def test_alias_phrases_are_found_across_separators_and_verb_forms(catalog) -> No
     assert found["Node JS"] == "nodejs"
     assert found["plan lessons"] == "lesson-planning"
     assert found["Rust"] == "rust"  # possessive dropped
+
+
+def test_graph_invoked_with_the_default_input_gets_a_fresh_run_id_and_persists(catalog) -> None:
+    from jdgraph.graph.builder import graph
+    from jdgraph.graph.context import Context
+
+    out = graph.invoke({"jd_text": NURSE_JD}, context=Context())  # as `langgraph dev` runs it: no run_id
+    run_id = out["result"]["run_id"]
+    assert str(uuid.UUID(run_id)) == run_id
+    assert out["result"]["persistence"][0] == {"item": run_id, "kind": "run", "outcome": "saved"}
+    assert catalog.runs.run_result(run_id)["run_id"] == run_id
+
+
+def test_a_run_id_that_is_not_a_uuid_is_an_input_error(catalog) -> None:
+    from jdgraph.graph.builder import graph
+    from jdgraph.graph.context import Context
+
+    with pytest.raises(InputError, match="not a UUID"):
+        graph.invoke({"jd_text": NURSE_JD, "run_id": "not-a-uuid"}, context=Context(persist=False))

@@ -7,6 +7,7 @@ write nothing outside the state, and persist writes with keyed upserts in one tr
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from jdgraph.catalog.queries import Catalog
-from jdgraph.errors import LLMError
+from jdgraph.errors import InputError, LLMError
 from jdgraph.graph.context import Context
 from jdgraph.graph.enrich import enrich, merge_llm_enrichment
 from jdgraph.graph.extract import Mention, SkillFinding, deterministic_extract, implies_skills
@@ -113,10 +114,23 @@ def responsibility_sentences(text: str) -> list[Sentence]:
 
 
 # -- parse ------------------------------------------------------------------------------------------------------
+def run_id_of(given: str | None) -> str:
+    """The run's id: the caller's (a UUID, normalised) or, when none is given (a LangGraph server run with the
+    default input, ``graph.invoke({"jd_text": ...})``), a fresh one. Parse sets it in the state once, so a
+    resumed or retried persist keeps it."""
+    if not given or not str(given).strip():
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(str(given).strip()))
+    except ValueError:
+        raise InputError(f"run_id {given!r} is not a UUID", field="run_id") from None
+
+
 def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
     text = normalise_text(check_input(state.jd_text))
+    run_id = run_id_of(state.run_id)
     catalog = ctx.resolve_catalog()
     warnings: list[str] = []
     parsed, recorder = _structured_or_fallback(
@@ -138,6 +152,7 @@ def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         parsed.role = state.title or parsed.role or deterministic.role
         parsed.certifications = parsed.certifications or deterministic.certifications
     return {
+        "run_id": run_id,
         "text": text,
         "parsed": parsed.model_dump(mode="json"),
         "llm_calls": _records(recorder),

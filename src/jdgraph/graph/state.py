@@ -22,7 +22,8 @@ class InputState:
     company: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     run_id: str = ""
-    """Idempotency key: persisting the same run id twice writes nothing twice."""
+    """Idempotency key (a UUID): persisting the same run id twice writes nothing twice. Empty: parse assigns a
+    fresh one."""
 
 
 @dataclass
