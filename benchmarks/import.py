@@ -24,34 +24,16 @@ import sys
 import time
 import tracemalloc
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from jdgraph.catalog.embeddings import ModelEmbeddings, minilm_embeddings
+from jdgraph.catalog.embeddings import minilm_embeddings
 from jdgraph.settings import shared_dir
 
-
-class RecordingEmbeddings(ModelEmbeddings):
-    """Passes through to the model and records every text it was asked to embed, and the time it took."""
-
-    def __init__(self, inner: ModelEmbeddings) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.texts: list[str] = []
-        self.seconds = 0.0
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
-        t0 = time.perf_counter()
-        out = self.inner.embed_array(texts)
-        self.seconds += time.perf_counter() - t0
-        self.texts.extend(texts)
-        return out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import RecordingEmbeddings
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -76,9 +58,8 @@ def run_one(source: str, path: Path, only: list[str]) -> dict[str, object]:
 
     importer_cls = EscoImporter if source == "esco" else OnetImporter
     model = RecordingEmbeddings(minilm_embeddings())
-    model.embed_array(["warm up the model"])  # model load is not import time
-    model.texts.clear()
-    model.seconds = 0.0
+    model.embed_array(["warm up the model"])  # model load is not import time (not recorded yet)
+    model.recording = True
     catalog = open_catalog(source, embeddings=model, require_content=False)
     writer = CatalogWriter(catalog.db, catalog.embeddings)
     t0 = time.perf_counter()
@@ -110,7 +91,7 @@ def run_one(source: str, path: Path, only: list[str]) -> dict[str, object]:
         "import_s": round(wall, 1),
         "embedding_in_import_s": round(embed_in_import, 1),
         "pure_embedding_s": round(pure, 1),
-        "ratio_import_to_pure_embedding": round(wall / pure, 3) if pure else None,
+        "ratio_import_to_pure_embedding": round(wall / pure, 3) if texts else None,
         "rows_written": rows,
         "rows_per_s": round(rows / wall),
         "reimport_same_files_s": round(reimport, 2),
