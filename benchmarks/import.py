@@ -32,6 +32,7 @@ import numpy as np
 from jdgraph.catalog.embeddings import minilm_embeddings
 from jdgraph.settings import shared_dir
 
+# The benchmarks share one recording wrapper; this folder is a set of scripts, not a package.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline import RecordingEmbeddings
 
