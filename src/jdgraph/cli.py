@@ -31,7 +31,7 @@ CatalogOption = Annotated[
 
 
 def _catalog(name: str | None) -> Any:
-    """The named catalog, opened (with a progress bar while a first build embeds the starter catalog)."""
+    """The named catalog (default: JDGRAPH_CATALOG, else starter), opened once per process."""
     from jdgraph.catalog.registry import default_catalog_name, get_catalog
 
     return get_catalog(name or default_catalog_name())

@@ -11,8 +11,9 @@ env-overridable fields. Four signals per role, as in the reference system's stag
 where a title alias found lexically (normalised form equal to the JD's title) scores 1.0 and one found by
 embedding scores (1 - title_lexical_weight) · cosine + title_lexical_weight · word overlap.
 
-Every candidate found by any signal is scored on all four, and the ranking breaks ties on (title, KRA, overlap)
-and finally the slug, so equal scores never tie.
+Candidates come from the title, KRA and skill signals; each is scored on all four (the centroid is computed for
+candidates only), and the ranking breaks ties on (title, KRA, overlap) and finally the slug, so equal scores
+never tie.
 """
 
 from __future__ import annotations

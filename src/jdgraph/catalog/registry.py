@@ -72,14 +72,16 @@ def open_catalog(
     catalog = Catalog(db, inner, name=name)
     writer = CatalogWriter(db, catalog.embeddings, progress=progress)
     if name == DEFAULT_CATALOG:
+        # Skipped only when the files are unchanged and no vector is missing; otherwise it embeds what is.
         writer.apply(StarterImporter().bundle())
-    elif require_content and catalog.is_empty():
-        raise CatalogError(
-            f"catalog {name!r} is empty: import a taxonomy into it first "
-            f"(jdgraph catalog import esco|onet PATH --catalog {name})"
-        )
-    if writer.missing_vectors():
-        writer.embed_missing()
+    else:
+        if require_content and catalog.is_empty():
+            raise CatalogError(
+                f"catalog {name!r} is empty: import a taxonomy into it first "
+                f"(jdgraph catalog import esco|onet PATH --catalog {name})"
+            )
+        if writer.missing_vectors():
+            writer.embed_missing()
     return catalog
 
 

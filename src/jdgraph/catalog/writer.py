@@ -23,7 +23,7 @@ import psycopg
 from jdgraph.catalog.db import Database
 from jdgraph.catalog.embeddings import ModelEmbeddings
 from jdgraph.catalog.normalize import normalize_alias, normalize_text
-from jdgraph.catalog.records import ImportBundle, RoleRecord, SkillRecord
+from jdgraph.catalog.records import NATURE_PROFILE, ImportBundle, RoleRecord, SkillRecord
 from jdgraph.errors import CatalogDataError, CatalogError
 
 log = logging.getLogger(__name__)
@@ -511,16 +511,10 @@ class CatalogWriter:
         ).rowcount
 
 
-_NATURES = {
-    "LANGUAGE", "FRAMEWORK", "LIBRARY", "TOOL", "PLATFORM", "DATABASE", "METHODOLOGY", "CONCEPT", "KNOWLEDGE",
-    "SOFT_SKILL", "PRACTICE", "CERTIFICATION", "STANDARD", "DOMAIN",
-}  # fmt: skip
-
-
 def _check_skill(s: SkillRecord) -> None:
     if not s.source_id or not s.slug or not s.name.strip():
         raise CatalogDataError(f"skill record {s.source_id!r} has no id, slug or name")
-    if s.nature not in _NATURES:
+    if s.nature not in NATURE_PROFILE:
         raise CatalogDataError(f"skill {s.source_id!r} has unknown nature {s.nature!r}")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
+from jdgraph.catalog.normalize import slugify
 from jdgraph.catalog.records import ImportBundle
 from jdgraph.errors import CatalogDataError
 
@@ -91,9 +92,11 @@ class SourceFiles:
         except UnicodeDecodeError as exc:
             raise CatalogDataError(f"not UTF-8 text ({exc.reason})", file=self.display(entry)) from exc
 
-    def digest(self, entries: Sequence[_Entry]) -> str:
-        """A hash of the content of the given files, to recognise an import of the same release."""
+    def digest(self, entries: Sequence[_Entry], *, only: Sequence[str] = ()) -> str:
+        """A hash of the content of the given files (and of the slice ``only`` selects), to recognise an import
+        of the same release."""
         h = hashlib.sha256()
+        h.update(",".join(sorted(only)).encode())
         for entry in entries:
             h.update(entry.name.encode())
             with self.open(entry) as fh:
@@ -153,8 +156,6 @@ def split_labels(value: str) -> list[str]:
 def unique_slugs(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     """source_id → slug, unique: a label shared by several concepts gets a short suffix from its id, in id order,
     so the slugs are the same on every import of the same files."""
-    from jdgraph.catalog.normalize import slugify
-
     seen: dict[str, int] = {}
     out: dict[str, str] = {}
     for source_id, label in sorted(pairs):

@@ -58,9 +58,7 @@ class EscoImporter:
         used = [f_occ, f_skill, f_groups, f_isco, f_broader_skill, f_broader_occ, f_rel]
         match = re.search(r"v\d+(\.\d+)+", " ".join(str(e.path.name) for e in used))
         version = f"ESCO {match.group(0)}" if match else "ESCO"
-        content_hash = files.digest(used)
-        if self.only:
-            content_hash += ":" + ",".join(sorted(self.only))
+        content_hash = files.digest(used, only=self.only)
 
         isco = {
             row["code"]: row

@@ -86,7 +86,7 @@ class OnetImporter:
             with files.open(readme) as fh:
                 first = fh.readline().strip()
             version = first.removesuffix(" Database") or version
-        content_hash = files.digest(used) + (":" + ",".join(sorted(self.only)) if self.only else "")
+        content_hash = files.digest(used, only=self.only)
 
         def rows(entry, cols, nonempty):
             for line, row in files.rows(entry, cols, delimiter="\t", nonempty=nonempty):
