@@ -331,6 +331,16 @@ class Catalog:
             role_id: sorted(m.values(), key=lambda x: (-x.similarity, x.kra_id))[:top] for role_id, m in out.items()
         }
 
+    def nearest_roles_by_centroid(self, vector: np.ndarray, k: int) -> dict[int, float]:
+        """The ``k`` roles whose centroid is nearest the vector (role id → cosine similarity)."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                """SELECT id, 1 - (centroid <=> %b) AS sim FROM roles WHERE centroid IS NOT NULL
+                   ORDER BY centroid <=> %b LIMIT %s""",
+                (vector, vector, k),
+            ).fetchall()
+        return {r["id"]: float(r["sim"]) for r in rows}
+
     def centroid_similarities_for_roles(self, vector: np.ndarray, role_ids: set[int]) -> dict[int, float]:
         if not role_ids:
             return {}

@@ -166,7 +166,7 @@ def eval_run(
                 "import them first: jdgraph catalog import esco ../shared/data/esco-v1.1.1"
             )
             raise typer.Exit(0)
-        _dev_run(suite, catalog or "esco", limit, concurrency, out)
+        _dev_run(suite, catalog or "esco", limit, concurrency, out, _context_overrides(overrides))
         return
     if catalog:
         overrides = [*overrides, f"catalog={catalog}"]
@@ -195,14 +195,19 @@ def eval_run(
         raise EvalGateError(f"{len(failures)} gate failure(s); see {folder}/report.md")
 
 
-def _dev_run(suite: str, catalog: str, limit: int | None, concurrency: int, out: Path | None) -> None:
+def _dev_run(
+    suite: str, catalog: str, limit: int | None, concurrency: int, out: Path | None, context: dict[str, Any]
+) -> None:
     from jdgraph.evals.dev import run_dev_suite
+    from jdgraph.evals.reports import dev_html_report, dev_markdown_report
     from jdgraph.evals.runner import write_json
 
-    run = run_dev_suite(suite, catalog=catalog, limit=limit, concurrency=concurrency)
+    run = run_dev_suite(suite, catalog=catalog, limit=limit, concurrency=concurrency, context=context)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     folder = out or Path("evals") / "runs" / f"{suite}-{catalog}-{stamp}"
     write_json(run, folder / "results.json")
+    (folder / "report.md").write_text(dev_markdown_report(run), encoding="utf-8")
+    (folder / "report.html").write_text(dev_html_report(run), encoding="utf-8")
     table = Table(title=f"{suite} on catalog {catalog} ({run.cases} cases, {run.wall_s:.0f} s)")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -210,7 +215,47 @@ def _dev_run(suite: str, catalog: str, limit: int | None, concurrency: int, out:
         table.add_row(name, f"{value:.3f}")
     console.print(table)
     console.print(f"data: {run.data_source}; catalog sources: {run.catalog_sources}", highlight=False)
-    console.print(f"results: {folder}/results.json")
+    console.print(f"reports: {folder}/report.md, {folder}/report.html, {folder}/results.json")
+
+
+@eval_app.command("calibrate")
+@_handle
+def eval_calibrate(
+    suite: Annotated[str, typer.Argument(help="A labelled dev suite of whole ads (hahu-dev)")] = "hahu-dev",
+    catalog: Annotated[str, typer.Option("--catalog", help="Which catalog")] = "esco",
+    folds: Annotated[int, typer.Option("--folds", min=2, max=20, help="Cross-validation folds")] = 5,
+    concurrency: ConcOpt = 2,
+    overrides: SetOpt = [],  # noqa: B006 - typer reads the default, never mutates it
+) -> None:
+    """Fit the role confidence (centre, slope, full margin) to SUITE's labels and print the settings, with the
+    expected calibration error before, after, and out of fold (the estimate for ads the fit has not seen)."""
+    from jdgraph.evals.calibration import fit_confidence, points_from_cases
+    from jdgraph.evals.dev import run_dev_suite
+    from jdgraph.graph.context import Context
+
+    if suite != "hahu-dev":
+        raise InputError(f"calibrate needs a suite of whole ads with labelled roles (hahu-dev), not {suite!r}")
+    if not dev_suite_available(catalog):
+        raise InputError(f"{suite} needs ESCO in catalog {catalog!r}: jdgraph catalog import esco PATH")
+    context = _context_overrides(overrides)
+    run = run_dev_suite(suite, catalog=catalog, concurrency=concurrency, context=context)
+    ctx = Context.from_env(**{**context, "catalog": catalog})
+    fit = fit_confidence(points_from_cases(run.results, ctx.adjudicated_confidence_factor), ctx.scoring(),
+                         folds=folds)  # fmt: skip
+    table = Table(title=f"confidence fitted on {suite} ({fit.cases} ads, catalog {catalog})")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for name, value in [("confidence_center", fit.center), ("confidence_slope", fit.slope),
+                        ("confidence_full_margin", fit.full_margin), ("log loss", fit.log_loss),
+                        ("ECE now", fit.ece_before), ("ECE fitted (in sample)", fit.ece_after),
+                        (f"ECE out of fold ({folds}-fold)", fit.ece_out_of_fold)]:  # fmt: skip
+        table.add_row(name, f"{value:g}")
+    console.print(table)
+    console.print(
+        f"use: CONFIDENCE_CENTER={fit.center} CONFIDENCE_SLOPE={fit.slope:g} "
+        f"CONFIDENCE_FULL_MARGIN={fit.full_margin} (or --set FIELD=VALUE)",
+        highlight=False,
+    )
 
 
 @eval_app.command("baseline")

@@ -91,19 +91,46 @@ def _rank_metrics(cases: Sequence[DevCase], ks: Sequence[int] = (1, 5)) -> dict[
     return out
 
 
-def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
-    """ECE: the bin-weighted gap between mean confidence and accuracy over equal-width confidence bins."""
+class ReliabilityBin(BaseModel):
+    low: float
+    high: float
+    cases: int
+    mean_confidence: float
+    accuracy: float
+
+
+def reliability_bins(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> list[ReliabilityBin]:
+    """Equal-width confidence bins with each bin's mean confidence and accuracy (the reliability diagram's data)."""
     conf = np.asarray(confidences, dtype=float)
     hit = np.asarray(correct, dtype=float)
-    if not len(conf):
-        return 0.0
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in itertools.pairwise(edges):
+    out = []
+    for lo, hi in itertools.pairwise(np.linspace(0, 1, bins + 1)):
         mask = (conf >= lo) & ((conf < hi) if hi < 1 else (conf <= hi))
         if mask.any():
-            ece += mask.mean() * abs(conf[mask].mean() - hit[mask].mean())
-    return float(ece)
+            out.append(
+                ReliabilityBin(
+                    low=float(lo),
+                    high=float(hi),
+                    cases=int(mask.sum()),
+                    mean_confidence=float(conf[mask].mean()),
+                    accuracy=float(hit[mask].mean()),
+                )
+            )
+    return out
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """ECE: the case-weighted gap between mean confidence and accuracy over equal-width confidence bins."""
+    total = len(confidences)
+    if not total:
+        return 0.0
+    return float(sum(b.cases / total * abs(b.mean_confidence - b.accuracy)
+                     for b in reliability_bins(confidences, correct, bins)))  # fmt: skip
+
+
+def case_correct(case: DevCase) -> bool:
+    """A ranked case is right when its first answer is one of the expected ones."""
+    return bool(case.ranked) and case.ranked[0] in case.expected
 
 
 def _r_precision_at(case: DevCase, k: int) -> float:
@@ -112,14 +139,16 @@ def _r_precision_at(case: DevCase, k: int) -> float:
 
 
 # -- suites -------------------------------------------------------------------------------------------------------
-def run_hahu(catalog_name: str, limit: int | None, concurrency: int) -> tuple[list[DevCase], dict[str, float]]:
+def run_hahu(
+    catalog_name: str, limit: int | None, concurrency: int, context: dict[str, Any]
+) -> tuple[list[DevCase], dict[str, float]]:
     from jdgraph.api import BatchItem, classify_many
 
     rows = [json.loads(line) for line in data_path("hahu-dev").read_text(encoding="utf-8").splitlines() if line]
     rows = rows[:limit] if limit else rows
     items = [BatchItem(r["id"], r["description"] or r["title"], r["title"]) for r in rows]
     cases = []
-    outcomes = classify_many(items, concurrency=concurrency, catalog=catalog_name, persist=False)
+    outcomes = classify_many(items, concurrency=concurrency, **{**context, "catalog": catalog_name, "persist": False})
     for row, outcome in zip(rows, outcomes, strict=True):
         case = DevCase(id=row["id"], expected=[row["occupation_uri"]])
         if outcome.result is None:
@@ -135,24 +164,29 @@ def run_hahu(catalog_name: str, limit: int | None, concurrency: int) -> tuple[li
                 "expected_label": row["occupation_label"],
                 "chosen": result.decision.chosen_role.display_name,
                 "route": result.decision.route,
+                "fused_top": result.role_signals[0].source_id if result.role_signals else None,
+                "top_score": result.role_signals[0].score if result.role_signals else 0.0,
+                "margin": (result.role_signals[0].score - result.role_signals[1].score)
+                if len(result.role_signals) > 1
+                else 0.0,
             }
         cases.append(case)
     metrics = _rank_metrics(cases)
     scored = [c for c in cases if c.confidence is not None]
     metrics["ece"] = expected_calibration_error(
-        [c.confidence or 0.0 for c in scored], [bool(c.ranked) and c.ranked[0] in c.expected for c in scored]
+        [c.confidence or 0.0 for c in scored], [case_correct(c) for c in scored]
     )
     metrics["errors"] = float(sum(1 for c in cases if c.error))
     return cases, metrics
 
 
-def run_titles(catalog_name: str, limit: int | None) -> tuple[list[DevCase], dict[str, float]]:
+def run_titles(catalog_name: str, limit: int | None, context: dict[str, Any]) -> tuple[list[DevCase], dict[str, float]]:
     from jdgraph.catalog.registry import get_catalog
     from jdgraph.graph.context import Context
     from jdgraph.scoring import search_roles
 
     catalog = get_catalog(catalog_name)
-    params = Context.from_env(catalog=catalog_name).scoring()
+    params = Context.from_env(**{**context, "catalog": catalog_name}).scoring()
     with data_path("titles-dev").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     rows = rows[:limit] if limit else rows
@@ -196,7 +230,9 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def run_skillspan(catalog_name: str, limit: int | None, concurrency: int) -> tuple[list[DevCase], dict[str, float]]:
+def run_skillspan(
+    catalog_name: str, limit: int | None, concurrency: int, context: dict[str, Any]
+) -> tuple[list[DevCase], dict[str, float]]:
     from jdgraph.api import BatchItem, classify_many
 
     rows = [json.loads(line) for line in data_path("skillspan-dev").read_text(encoding="utf-8").splitlines() if line]
@@ -204,8 +240,8 @@ def run_skillspan(catalog_name: str, limit: int | None, concurrency: int) -> tup
     items = [BatchItem(r["id"], r["text"]) for r in rows]
     counts: dict[str, float] = defaultdict(float)
     cases = []
-    for row, outcome in zip(rows, classify_many(items, concurrency=concurrency, catalog=catalog_name,
-                                                persist=False), strict=True):  # fmt: skip
+    outcomes = classify_many(items, concurrency=concurrency, **{**context, "catalog": catalog_name, "persist": False})
+    for row, outcome in zip(rows, outcomes, strict=True):
         case = DevCase(id=row["id"], expected=[f"{s['type']}:{s['text']}" for s in row["spans"]])
         if outcome.result is None:
             case.error = outcome.error.message if outcome.error else "failed"
@@ -256,7 +292,15 @@ def run_skillspan(catalog_name: str, limit: int | None, concurrency: int) -> tup
     return cases, metrics
 
 
-def run_dev_suite(suite: str, *, catalog: str = "esco", limit: int | None = None, concurrency: int = 2) -> DevRun:
+def run_dev_suite(
+    suite: str,
+    *,
+    catalog: str = "esco",
+    limit: int | None = None,
+    concurrency: int = 2,
+    context: dict[str, Any] | None = None,
+) -> DevRun:
+    """Run one dev suite; ``context`` overrides :class:`jdgraph.graph.context.Context` fields."""
     from jdgraph.catalog.registry import get_catalog
 
     if suite not in DEV_SUITES:
@@ -267,13 +311,14 @@ def run_dev_suite(suite: str, *, catalog: str = "esco", limit: int | None = None
             f"{suite} scores against ESCO; catalog {catalog!r} has {sorted(sources) or 'no import'} "
             "(jdgraph catalog import esco ../shared/data/esco-v1.1.1)"
         )
+    overrides = context or {}
     t0 = time.perf_counter()
     runners: dict[str, Callable[[], tuple[list[DevCase], dict[str, float]]]] = {
-        "hahu-dev": lambda: run_hahu(catalog, limit, concurrency),
-        "titles-dev": lambda: run_titles(catalog, limit),
+        "hahu-dev": lambda: run_hahu(catalog, limit, concurrency, overrides),
+        "titles-dev": lambda: run_titles(catalog, limit, overrides),
         "tech-dev": lambda: run_sentences("tech-dev", catalog, limit),
         "house-dev": lambda: run_sentences("house-dev", catalog, limit),
-        "skillspan-dev": lambda: run_skillspan(catalog, limit, concurrency),
+        "skillspan-dev": lambda: run_skillspan(catalog, limit, concurrency, overrides),
     }
     cases, metrics = runners[suite]()
     return DevRun(

@@ -1,4 +1,5 @@
-"""Evaluation reports: Markdown and a self-contained HTML page (inline SVG plots, no scripts or external assets).
+"""Evaluation reports: Markdown and a self-contained HTML page (inline SVG plots and PNGs, no scripts or external
+assets).
 
 Both show the configuration (suite, models, prompt versions), each metric against its threshold and the
 baseline, per-case diffs of expected vs got for every case that did not pass, the role confusion, and cost and
@@ -10,6 +11,7 @@ from __future__ import annotations
 import html
 from collections import Counter
 
+from jdgraph.evals.dev import DevCase, DevRun
 from jdgraph.evals.runner import Baseline, CaseRun, Comparison, EvalRun
 
 
@@ -212,3 +214,103 @@ def comparison_markdown(cmp: Comparison, a_label: str, b_label: str) -> str:
     for f in cmp.flipped:
         out.append(f"- **{f['id']}** ({f['direction']}): " + "; ".join(f"{k} {v}" for k, v in f["changes"].items()))
     return "\n".join(out) + "\n"
+
+
+# -- dev suites (real data against ESCO) -------------------------------------------------------------------------
+def reliability_diagram_png(confidences: list[float], correct: list[bool], *, bins: int = 10) -> bytes:
+    """Confidence vs accuracy per equal-width bin, with the diagonal and each bin's share of cases, as a PNG."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; never pick an interactive backend
+    import matplotlib.pyplot as plt
+
+    from jdgraph.evals.dev import expected_calibration_error, reliability_bins
+
+    data = reliability_bins(confidences, correct, bins)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 5.6), height_ratios=[3, 1], sharex=True)
+    width = 1 / bins
+    top.plot([0, 1], [0, 1], "--", color="#888", linewidth=1, label="perfect calibration")
+    top.bar([b.low for b in data], [b.accuracy for b in data], width=width, align="edge", color="#4a7bd0",
+            edgecolor="white", label="accuracy")  # fmt: skip
+    top.plot([b.mean_confidence for b in data], [b.accuracy for b in data], "o", color="#d0554a",
+             label="mean confidence")  # fmt: skip
+    ece = expected_calibration_error(confidences, correct, bins)
+    top.set(ylim=(0, 1), ylabel="accuracy (top-1)", title=f"Reliability diagram, ECE {ece:.3f}")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.bar([b.low for b in data], [b.cases for b in data], width=width, align="edge", color="#999",
+               edgecolor="white")  # fmt: skip
+    bottom.set(xlim=(0, 1), xlabel="confidence", ylabel="cases")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _dev_misses(run: DevRun, limit: int = 60) -> list[DevCase]:
+    from jdgraph.evals.dev import case_correct
+
+    return [c for c in run.results if c.error or not case_correct(c)][:limit]
+
+
+def dev_markdown_report(run: DevRun) -> str:
+    out = [
+        f"# jdgraph dev suite: {run.suite}",
+        "",
+        f"- data: `{run.data}` ({run.data_source})",
+        f"- catalog: `{run.catalog}` ({', '.join(f'{k} {v}' for k, v in run.catalog_sources.items())})",
+        f"- {run.cases} cases, wall {run.wall_s:.1f} s",
+        "",
+        "| metric | value |",
+        "| --- | ---: |",
+        *[f"| {name} | {value:.3f} |" for name, value in run.metrics.items()],
+    ]
+    misses = _dev_misses(run)
+    if misses and run.suite != "skillspan-dev":
+        out += ["", f"## First {len(misses)} cases whose top answer is not expected", "",
+                "| case | expected | got (top 3) |", "| --- | --- | --- |"]  # fmt: skip
+        for case in misses:
+            want = case.detail.get("expected_label") or ", ".join(case.expected)
+            got = case.error or ", ".join(case.ranked[:3])
+            out.append(f"| {case.id} | {want} | {got} |".replace("\n", " "))
+    return "\n".join(out) + "\n"
+
+
+def dev_html_report(run: DevRun) -> str:
+    import base64
+
+    from jdgraph.evals.dev import case_correct
+
+    esc = html.escape
+    metric_rows = "".join(f"<tr><td>{esc(n)}</td><td>{v:.3f}</td></tr>" for n, v in run.metrics.items())
+    scored = [c for c in run.results if c.confidence is not None]
+    diagram = ""
+    if scored:
+        png = reliability_diagram_png([c.confidence or 0.0 for c in scored], [case_correct(c) for c in scored])
+        diagram = (
+            "<h2>Calibration</h2><p>The chosen role's confidence against top-1 accuracy, 10 equal-width bins; "
+            f"ECE {run.metrics.get('ece', 0.0):.3f} over {len(scored)} cases.</p>"
+            f'<img alt="reliability diagram" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        )
+    rows = "".join(
+        f"<tr><td>{esc(c.id)}</td><td>{esc(str(c.detail.get('title') or c.detail.get('sentence') or ''))[:200]}</td>"
+        f"<td>{esc(str(c.detail.get('expected_label') or ', '.join(c.expected)))}</td>"
+        f"<td>{esc(c.error or ', '.join(c.ranked[:3]))}</td>"
+        f"<td>{'' if c.confidence is None else f'{c.confidence:.2f}'}</td></tr>"
+        for c in _dev_misses(run)
+    )
+    sources = esc(", ".join(f"{k} {v}" for k, v in run.catalog_sources.items()))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>jdgraph dev suite {esc(run.suite)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}}</style></head><body>
+<h1>jdgraph dev suite: {esc(run.suite)}</h1>
+<p>data <code>{esc(run.data)}</code> ({esc(run.data_source)}) · catalog {esc(run.catalog)} ({sources}) ·
+{run.cases} cases · wall {run.wall_s:.1f} s</p>
+<h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
+{diagram}
+<h2>Misses (first {len(_dev_misses(run))})</h2>
+<table><tr><th>case</th><th>input</th><th>expected</th><th>got (top 3)</th><th>confidence</th></tr>{rows}</table>
+</body></html>
+"""

@@ -60,6 +60,18 @@ class Context:
         metadata={"description": "share of word overlap (vs cosine) in an embedding-matched title's score"},
     )
     kra_top_n: int = field(default=_DEFAULT_SCORING.kra_top_n, metadata={"description": "KRA pairs averaged per role"})
+    title_centroid_weight: float = field(
+        default=_DEFAULT_SCORING.title_centroid_weight,
+        metadata={"description": "share of the title score from the title's similarity to the role's centroid"},
+    )
+    skill_idf: bool = field(
+        default=_DEFAULT_SCORING.skill_idf,
+        metadata={"description": "weight skill overlap by how few roles list each skill"},
+    )
+    centroid_candidates: int = field(
+        default=_DEFAULT_SCORING.centroid_candidates,
+        metadata={"description": "roles nearest the JD's vector that join the candidates"},
+    )
     confidence_center: float = field(
         default=_DEFAULT_SCORING.confidence_center, metadata={"description": "fused score at confidence 0.5"}
     )
@@ -100,6 +112,9 @@ class Context:
             centroid_weight=self.centroid_weight,
             title_lexical_weight=self.title_lexical_weight,
             kra_top_n=self.kra_top_n,
+            centroid_candidates=self.centroid_candidates,
+            title_centroid_weight=self.title_centroid_weight,
+            skill_idf=self.skill_idf,
             confidence_center=self.confidence_center,
             confidence_slope=self.confidence_slope,
             confidence_full_margin=self.confidence_full_margin,

@@ -59,7 +59,8 @@ def role_kras(role: str) -> list[Kra]:
 @tool
 def roles_for_skills(skills: list[str], k: int = 5) -> list[RoleSkillOverlap]:
     """Rank roles by how many of the given canonical skill slugs they use (weighted overlap)."""
-    return rank_roles_for_skills(current_context().resolve_catalog(), skills, k=max(1, min(k, 25)))
+    ctx = current_context()
+    return rank_roles_for_skills(ctx.resolve_catalog(), skills, k=max(1, min(k, 25)), params=ctx.scoring())
 
 
 @tool
