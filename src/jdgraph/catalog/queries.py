@@ -37,6 +37,9 @@ T = TypeVar("T")
 _CATALOG_VERSION = "SELECT last_value::text || ':' || is_called::text AS version FROM catalog_changes"
 MAX_QUERY_CHARS = 2000
 
+SKILL_CENTROID_WEIGHT = 0.5
+"""Share of the skill's centroid (vs its best alias) in sentence→skill search scores."""
+
 _SKILL_COLS = """s.id, s.slug, s.display_name, s.nature, s.category, s.sub_category, s.volatility,
                  s.typical_lifespan, s.status, s.source, s.source_id"""
 _ROLE_COLS = """r.id, r.slug, r.display_name, r.domain, r.archetype, r.source, r.source_id,
@@ -192,14 +195,56 @@ class Catalog:
         return out
 
     def search_skills(self, text: str, k: int = 10) -> list[SkillCandidate]:
-        """Ranked skills for free text: lexical alias hits first (score 1.0), then embedding neighbours."""
+        """Ranked skills for free text: lexical alias hits first (score 1.0), then embedding neighbours scored on
+        the skill's best alias and on its centroid (:meth:`nearest_skills_hybrid`)."""
         text = clean_query(text)
         match = self.lookup_skill(text, accept=None)  # lexical here; the embedding neighbours come below
         lexical = match.candidates if match.match_via in ("exact", "normalized") else []
         seen = {c.skill.slug for c in lexical}
         vector = self.embeddings.embed_array([text])[0]
-        semantic = [c for c in self._nearest_skills(vector, k=k + len(seen)) if c.skill.slug not in seen]
+        semantic = [c for c in self.nearest_skills_hybrid(vector, k=k + len(seen)) if c.skill.slug not in seen]
         return (lexical + semantic)[:k]
+
+    def nearest_skills_hybrid(
+        self, vector: np.ndarray, *, k: int, centroid_weight: float = SKILL_CENTROID_WEIGHT
+    ) -> list[SkillCandidate]:
+        """The top-k skills for a sentence-like vector, scored (1 - w) · best alias cosine + w · centroid cosine.
+
+        Candidates are the nearest aliases' skills and the nearest skill centroids; both cosines are then exact
+        for each candidate. On the sentence→skill dev suites (ESCO) this scores RP@5 56.5 / 45.5 (tech / house)
+        against 52.5 / 43.9 for the best alias alone."""
+        n = max(4 * k, 40)
+        with self.db.connection() as conn, conn.transaction():
+            conn.execute(f"SET LOCAL hnsw.ef_search = {SKILL_EF_SEARCH}")
+            rows = conn.execute(
+                f"""WITH cand AS (
+                        (SELECT skill_id FROM skill_aliases WHERE embedding IS NOT NULL
+                         ORDER BY embedding <=> %(v)s LIMIT %(n)s)
+                        UNION
+                        (SELECT id FROM skills WHERE centroid IS NOT NULL ORDER BY centroid <=> %(v)s LIMIT %(n)s)),
+                    best AS (
+                        SELECT DISTINCT ON (a.skill_id) a.skill_id, a.id AS alias_id, a.alias,
+                               1 - (a.embedding <=> %(v)s) AS alias_sim
+                        FROM skill_aliases a WHERE a.skill_id IN (SELECT skill_id FROM cand)
+                          AND a.embedding IS NOT NULL
+                        ORDER BY a.skill_id, a.embedding <=> %(v)s)
+                    SELECT best.alias_id, best.alias, best.alias_sim,
+                           coalesce(1 - (s.centroid <=> %(v)s), best.alias_sim) AS centroid_sim, {_SKILL_COLS}
+                    FROM best JOIN skills s ON s.id = best.skill_id WHERE s.status <> 'retired'""",
+                {"v": Vector(vector), "n": n},
+            ).fetchall()
+        scored = [((1 - centroid_weight) * r["alias_sim"] + centroid_weight * r["centroid_sim"], r) for r in rows]
+        scored.sort(key=lambda x: (-x[0], x[1]["slug"]))
+        return [
+            SkillCandidate(
+                skill=_skill(r),
+                score=round(float(score), 4),
+                match_via="embedding",
+                alias=r["alias"],
+                alias_id=r["alias_id"],
+            )
+            for score, r in scored[:k]
+        ]
 
     def get_skill(self, slug: str) -> SkillRef:
         with self.db.connection() as conn:
@@ -391,10 +436,12 @@ class Catalog:
         return out
 
     def skill_alias_rows(self) -> list[dict[str, Any]]:
-        """Every active skill's aliases with the skill's slug, name and nature (for the extractor's index)."""
+        """Every active skill's aliases with the skill's slug, name, nature and source, and the alias's type and
+        source (for the extractor's index)."""
         with self.db.connection() as conn:
             return conn.execute(
-                """SELECT a.alias, a.alias_norm, a.match_case, s.slug, s.display_name, s.nature
+                """SELECT a.alias, a.alias_norm, a.match_case, a.alias_type, a.source AS alias_source,
+                          s.slug, s.display_name, s.nature, s.source
                    FROM skill_aliases a JOIN skills s ON s.id = a.skill_id WHERE s.status = 'active'"""
             ).fetchall()
 

@@ -32,6 +32,12 @@ NATURE_PROFILE: dict[str, tuple[str, str, str, str]] = {
 AliasType = Literal["CANONICAL", "SYNONYM", "ABBREVIATION", "VARIANT", "LEARNED"]
 
 
+CURATED_SOURCES = frozenset({"starter", "review"})
+"""Alias sources written by people for jdgraph (the starter catalog, approved review items). Aliases from bulk
+taxonomy imports (ESCO alt and hidden labels, O*NET titles) are not curated: many are ordinary words ("current",
+"care", "engineering") that name a skill only in their taxonomy's context, so the extractor trusts them less."""
+
+
 @dataclass(frozen=True)
 class AliasRecord:
     text: str

@@ -499,9 +499,12 @@ class CatalogWriter:
         conn.execute(f"UPDATE {table} t SET embedding = v.embedding FROM st_vectors v WHERE t.id = v.id")
 
     def _seed_centroids(self, conn: psycopg.Connection[Any]) -> int:
-        """A role never observed in a run (n <= 1) has as centroid the normalised mean of its title and KRA
-        vectors, re-seeded when those change; observed centroids are left to persist's running mean."""
-        return conn.execute(
+        """Centroids from stored vectors (nothing is embedded here):
+
+        - a role never observed in a run (n <= 1) has the normalised mean of its title and KRA vectors, re-seeded
+          when those change; observed centroids are left to persist's running mean;
+        - a skill has the normalised mean of its alias vectors, refreshed when its aliases change."""
+        roles = conn.execute(
             """UPDATE roles r SET centroid = x.c, centroid_n = 1
                FROM (SELECT role_id, l2_normalize(avg(embedding)) AS c FROM (
                          SELECT role_id, embedding FROM role_kras WHERE embedding IS NOT NULL
@@ -509,6 +512,13 @@ class CatalogWriter:
                      GROUP BY role_id) x
                WHERE r.id = x.role_id AND r.centroid_n <= 1 AND r.centroid IS DISTINCT FROM x.c"""
         ).rowcount
+        skills = conn.execute(
+            """UPDATE skills s SET centroid = x.c
+               FROM (SELECT skill_id, l2_normalize(avg(embedding)) AS c FROM skill_aliases
+                     WHERE embedding IS NOT NULL GROUP BY skill_id) x
+               WHERE s.id = x.skill_id AND s.centroid IS DISTINCT FROM x.c"""
+        ).rowcount
+        return max(roles, 0) + max(skills, 0)
 
 
 def _check_skill(s: SkillRecord) -> None:

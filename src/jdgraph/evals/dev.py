@@ -269,6 +269,7 @@ def run_skillspan(
             counts[f"{source}:{kind}:gold"] += 1
             if any(_overlaps((start, end), (a, b)) for a, b, _ in evidence):
                 counts[f"{source}:{kind}:found"] += 1
+        proposals = []
         for a, b, new in evidence:
             hit = any(_overlaps((a, b), (s, e)) for s, e, _ in gold)
             counts[f"{source}:evidence"] += 1
@@ -276,6 +277,8 @@ def run_skillspan(
             if new:
                 counts["proposals"] += 1
                 counts["proposal_hits"] += hit
+                proposals.append({"text": text[a:b], "overlaps_gold": hit})
+        case.detail = {"source": source, "proposals": proposals}
         case.ranked = [f"{text[a:b]}" for a, b, _ in evidence]
         cases.append(case)
 

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+
+import pycountry
 
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
+from jdgraph.catalog.records import CURATED_SOURCES
 from jdgraph.graph.parse import TOKEN, catalog_index, strip_possessive
 from jdgraph.graph.text import Sentence
 from jdgraph.graph.verbs import phrase_keys
@@ -132,6 +136,8 @@ def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> l
                 if not hits:
                     continue
                 hits = [h for h in hits if not h["match_case"] or h["alias"] == phrase]
+                # A taxonomy alias of several words is not found in fewer JD words ("use RS" is not "users").
+                hits = [h for h in hits if h.get("alias_source") in CURATED_SOURCES or n >= int(str(h.get("words", 1)))]
                 if not hits:
                     continue
                 if len(phrase) == 1 and (
@@ -198,6 +204,87 @@ def _list_items(text: str, sentences: list[Sentence]) -> list[Mention]:
     return out
 
 
+# A technology-like name: an inner capital (CircleCI, JavaScript), an all-capitals acronym with optional digits
+# (AWS, TDD, HTML5), letters with digits (E2E, S3), or a dotted/symbolled name (Node.js, C#, .NET).
+_TERM = re.compile(
+    r"(?<![\w<.#+-])(?:[A-Za-z]+[a-z][A-Z][\w]*|[A-Z]{2,6}\d?|[A-Za-z]+\d[A-Za-z\d]*|\.?[A-Za-z]{2,}\.[A-Za-z]{1,4}"
+    r"|[A-Za-z][A-Za-z]?[+#]{1,2})(?![\w>#+]|\.\w)"
+)
+# Acronyms of documents, offices, places and formalities, never skills.
+_NOT_TERMS = frozenset(
+    re.findall(
+        r"\S+",
+        "CV CVS CEO CTO CFO COO CIO CMO VP HR USA US UK EU EEA EMEA APAC ASAP FAQ NB PS OK ID NA TBD ETA AM PM MSC"
+        " BSC BA MA PHD EOE EEO COVID",
+    )
+)
+_FUNCTION_WORDS = frozenset(
+    re.findall(
+        r"\S+",
+        "a an and are as at be but by can do for from go has have he i if in is it its me my no not of on or our so"
+        " that the their them they this to up us we what when who will with you your",
+    )
+)
+
+
+@lru_cache(maxsize=4096)
+def _not_a_term(token: str, shouting: bool) -> bool:
+    """An acronym that is an ordinary word ("TO", "SENIOR" in a capitalised heading), a place or a currency, or
+    two words run together."""
+    upper = token.upper()
+    if upper in _NOT_TERMS or token.lower() in _FUNCTION_WORDS:
+        return True
+    glued = re.fullmatch(r"([a-z]+)([A-Z][a-z]+)", token)
+    if glued and (glued.group(1) in _FUNCTION_WORDS or glued.group(2).lower() in _FUNCTION_WORDS):
+        return True  # two words run together by the text's extraction ("andEvolution", "contactIf")
+    if token.isupper() and (shouting or len(token) > 6):
+        return True
+    if token.isupper() and len(token) == 2:
+        return pycountry.countries.get(alpha_2=upper) is not None
+    if token.isupper() and len(token) == 3:
+        return pycountry.countries.get(alpha_3=upper) is not None or pycountry.currencies.get(alpha_3=upper) is not None
+    return False
+
+
+# Between two items of one list: separators, "and"/"or", and other names ("Jenkins Travis and/or CircleCI").
+_LIST_GAP = re.compile(r"(?:[\s,;/&()|+]|-(?=\s)|\band\b|\bor\b|\betc\b\.?|[A-Z][\w.+#-]*)*")
+
+
+def _listed_together(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Are two spans items of one list: is what lies between them only separators and names, with at least one
+    separator ("B2B SaaS" is one compound, not two items)?"""
+    gap = text[min(a[1], b[1]) : max(a[0], b[0])]
+    separated = re.search(r"[,;/&()|+]|\band\b|\bor\b", gap) is not None
+    return separated and len(gap) <= 80 and _LIST_GAP.fullmatch(gap) is not None
+
+
+def _term_mentions(text: str, sentences: list[Sentence], known: list[Mention], role_words: set[str]) -> list[Mention]:
+    """Technology-like names the catalog does not know, listed together with a catalog skill: named next to skills,
+    they are candidate new skills ("Jenkins, Travis and/or CircleCI" with Jenkins known; not "product management
+    in B2B SaaS"). A word of a catalog role title ("DevOps" of DevOps Engineer) names a role, not a skill."""
+    by_sentence: dict[int, list[Mention]] = {}
+    for m in known:
+        by_sentence.setdefault(m.sentence.start, []).append(m)
+    out: list[Mention] = []
+    for sentence in sentences:
+        named = by_sentence.get(sentence.start)
+        if not named:
+            continue
+        body = text[sentence.start : sentence.end]
+        words = re.findall(r"[A-Za-z]{2,}", body)
+        shouting = len(words) >= 3 and sum(w.isupper() for w in words) > len(words) / 2
+        for term in _TERM.finditer(body):
+            start, end = sentence.start + term.start(), sentence.start + term.end()
+            if _not_a_term(term.group(0), shouting) or term.group(0).casefold() in role_words:
+                continue
+            if any(k.start < end and start < k.end for k in named):
+                continue
+            if not any(_listed_together(text, (start, end), (k.start, k.end)) for k in named):
+                continue
+            out.append(Mention(term.group(0), start, end, sentence, "term"))
+    return out
+
+
 def implies_skills(sentence: Sentence) -> bool:
     """A bullet or a responsibilities sentence: compared by embedding with the catalog's skills."""
     return sentence.is_bullet or bool(sentence.section and "respons" in sentence.section.lower())
@@ -214,6 +301,13 @@ def deterministic_extract(
         if any(s < m.end and m.start < e for s, e in covered):
             continue  # overlaps a catalog phrase ("Rust frameworks"): the catalog phrase wins
         mentions.append(m)
+    listed = [(m.start, m.end) for m in mentions]
+    known = [m for m in mentions if m.extracted_by == "alias"]
+    # The title's own words qualify the role ("Account Executive (SaaS)"), as a title alias's words do.
+    role_words = catalog_index(catalog).role_title_words | {w.casefold() for w in re.findall(r"\S+", title or "")}
+    for m in _term_mentions(text, sentences, known, role_words):
+        if not any(s < m.end and m.start < e for s, e in listed):
+            mentions.append(m)
     findings: dict[str, SkillFinding] = {}
     for m in mentions:
         key = m.slug_hint or normalize_alias(m.name)

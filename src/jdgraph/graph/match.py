@@ -12,7 +12,7 @@ from jdgraph.catalog.queries import Catalog
 from jdgraph.graph.extract import SkillFinding
 from jdgraph.graph.schemas import DimensionOut, ResolvedSkill, SkillEvidence, SkillProfile
 
-_NEW_SKILL_SOURCES = {"pattern", "llm"}
+_NEW_SKILL_SOURCES = {"pattern", "term", "llm"}
 
 
 def derive_profile(name: str) -> SkillProfile:
@@ -33,8 +33,10 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
     # A finding the extractor already tied to a catalog skill (slug hint) is looked up lexically only: when its
     # own words are not an alias ("plan lessons" for Lesson Planning) it resolves through the hint below, so an
     # embedding search for it would be thrown away.
-    hinted = [i for i, f in enumerate(findings) if f.slug_hint]
-    plain = [i for i, f in enumerate(findings) if not f.slug_hint]
+    # A technology-like name ("SaaS", "CircleCI") is an alias or it is new: its vector sits near skills that merely
+    # contain it ("SaaS Sales"), so it is looked up lexically only too.
+    hinted = [i for i, f in enumerate(findings) if f.slug_hint or f.extracted_by == "term"]
+    plain = [i for i, f in enumerate(findings) if not (f.slug_hint or f.extracted_by == "term")]
     matches: list[SkillMatch] = [SkillMatch(term=f.name) for f in findings]
     for group, threshold in ((hinted, None), (plain, accept)):
         if group:
@@ -54,7 +56,7 @@ def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: fl
             if retry.skill is not None:
                 matches[i] = retry
     for i in hinted:
-        if matches[i].skill is None:  # resolved through the hint, as a normalised match
+        if matches[i].skill is None and findings[i].slug_hint:  # resolved through the hint, as a normalised match
             ref = catalog.get_skill(str(findings[i].slug_hint))
             matches[i] = SkillMatch(
                 term=findings[i].name, skill=ref, match_via="normalized", score=1.0, alias=ref.display_name

@@ -128,7 +128,7 @@ class ResolvedSkill(BaseModel):
     alias: str | None = None
     tag: Literal["in_db", "new"] = "new"
     is_primary: bool = False
-    extracted_by: Literal["alias", "coordination", "embedding", "pattern", "llm"] = "alias"
+    extracted_by: Literal["alias", "coordination", "embedding", "pattern", "term", "llm"] = "alias"
     evidence: list[SkillEvidence] = Field(default_factory=list)
     dimensions: list[DimensionOut] = Field(default_factory=list)
     proposed_profile: SkillProfile | None = None
