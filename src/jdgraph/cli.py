@@ -303,11 +303,20 @@ def _print_result(r: Any) -> None:
     if r.status == "rejected":
         console.print(f"rejected: {r.parsed.reject_reason}")
         return
-    console.print(
-        f"[bold]role[/] {d.chosen_role.display_name} ({d.chosen_role.slug}) score {d.chosen_role.score:.3f}"
-        f" confidence {d.confidence:.2f}; decided by {d.decided_by}; llm2_fired={d.llm2_fired}",
-        highlight=False,
-    )
+    if d.chosen_role.slug is None:
+        near = d.nearest_role
+        console.print(
+            "[bold]role[/] none of the catalog's roles fits"
+            + (f" (nearest: {near.display_name} ({near.slug}), score {near.score:.3f})" if near else "")
+            + f"; decided by {d.decided_by}",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"[bold]role[/] {d.chosen_role.display_name} ({d.chosen_role.slug}) score {d.chosen_role.score:.3f}"
+            f" confidence {d.confidence:.2f}; decided by {d.decided_by}; llm2_fired={d.llm2_fired}",
+            highlight=False,
+        )
     console.print(f"  {d.reasoning}", highlight=False)
     if d.new_role_flag:
         console.print(f"  [yellow]new-role flag:[/] {d.new_role_flag}", highlight=False)

@@ -181,7 +181,12 @@ Requirements:
 """
     result = _run(jd)
     assert result.decision.is_new_role and result.decision.route == "new-role"
-    assert [q for q in result.queued if q.kind == "new_role"]
+    # "None of these fits" is explicit: no chosen role, the closest one only as a pointer for the reviewer.
+    assert result.decision.chosen_role.slug is None
+    nearest = result.decision.nearest_role
+    assert nearest is not None and nearest.slug and nearest.slug in result.decision.new_role_flag
+    new_role = [q for q in result.queued if q.kind == "new_role"]
+    assert new_role and new_role[0].payload["closest_role"] == nearest.slug
     assert any(p.kind == "centroid" and p.outcome.startswith("skipped") for p in result.persistence)
 
 

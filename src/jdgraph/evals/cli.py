@@ -153,6 +153,9 @@ def eval_run(
     ] = None,
     catalog: Annotated[str | None, typer.Option("--catalog", help="Which catalog (env JDGRAPH_CATALOG)")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Dev suites: only the first N cases")] = None,
+    ci_slice: Annotated[
+        bool, typer.Option("--ci-slice", help="Dev suites: the fixed slice the CI gate runs (30 ads, 200 titles...)")
+    ] = False,
 ) -> None:
     """Run SUITE through the graph, score it, write reports, and exit 1 if the gate fails. The dev suites
     (hahu-dev, titles-dev, tech-dev, house-dev, skillspan-dev) score the real data against an ESCO catalog."""
@@ -166,7 +169,7 @@ def eval_run(
                 "import them first: jdgraph catalog import esco ../shared/data/esco-v1.1.1"
             )
             raise typer.Exit(0)
-        _dev_run(suite, catalog or "esco", limit, concurrency, out, _context_overrides(overrides))
+        _dev_run(suite, catalog or "esco", limit, concurrency, out, _context_overrides(overrides), ci_slice)
         return
     if catalog:
         overrides = [*overrides, f"catalog={catalog}"]
@@ -196,19 +199,27 @@ def eval_run(
 
 
 def _dev_run(
-    suite: str, catalog: str, limit: int | None, concurrency: int, out: Path | None, context: dict[str, Any]
+    suite: str,
+    catalog: str,
+    limit: int | None,
+    concurrency: int,
+    out: Path | None,
+    context: dict[str, Any],
+    ci_slice: bool = False,
 ) -> None:
     from jdgraph.evals.dev import run_dev_suite
     from jdgraph.evals.reports import dev_html_report, dev_markdown_report
     from jdgraph.evals.runner import write_json
 
-    run = run_dev_suite(suite, catalog=catalog, limit=limit, concurrency=concurrency, context=context)
+    run = run_dev_suite(
+        suite, catalog=catalog, limit=limit, concurrency=concurrency, context=context, ci_slice=ci_slice
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     folder = out or Path("evals") / "runs" / f"{suite}-{catalog}-{stamp}"
     write_json(run, folder / "results.json")
     (folder / "report.md").write_text(dev_markdown_report(run), encoding="utf-8")
     (folder / "report.html").write_text(dev_html_report(run), encoding="utf-8")
-    table = Table(title=f"{suite} on catalog {catalog} ({run.cases} cases, {run.wall_s:.0f} s)")
+    table = Table(title=f"{suite} on catalog {catalog} ({run.cases} cases, {run.selection}, {run.wall_s:.0f} s)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in run.metrics.items():

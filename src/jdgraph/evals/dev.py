@@ -25,13 +25,15 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from jdgraph.errors import InputError
 from jdgraph.settings import shared_dir
+
+T = TypeVar("T")
 
 DEV_SUITES = {
     "hahu-dev": "role choice from title + description against ESCO occupation codes (top-1, top-5, MRR, ECE)",
@@ -48,6 +50,23 @@ SOURCES = {
     "skillspan-dev": ("skillspan-dev.jsonl", "SkillSpan (Zhang, Jensen, Sonniks, Plank, NAACL 2022), MIT"),
 }
 NO_LABEL = "LABEL NOT PRESENT"
+CI_SLICE: dict[str, int | None] = {
+    "hahu-dev": 30,
+    "titles-dev": 200,
+    "tech-dev": None,  # all 77 labelled sentences
+    "house-dev": None,  # all 63
+    "skillspan-dev": 8,
+}
+"""Cases per suite in the fixed slice the CI gate runs (``--ci-slice``; None: the whole file): evenly spaced
+through each file, so the slice spans the file's sources and kinds of ads, and never changes while the file does
+not."""
+
+
+def fixed_slice(rows: Sequence[T], n: int | None) -> list[T]:
+    """``n`` rows evenly spaced through ``rows`` (all of them when ``n`` is None or not smaller)."""
+    if n is None or n >= len(rows):
+        return list(rows)
+    return [rows[(i * len(rows)) // n] for i in range(n)]
 
 
 class DevCase(BaseModel):
@@ -65,6 +84,7 @@ class DevRun(BaseModel):
     catalog_sources: dict[str, str]
     data: str
     data_source: str
+    selection: str = Field(default="all", description="all, the fixed CI slice, or the first N cases")
     cases: int
     metrics: dict[str, float]
     wall_s: float
@@ -139,13 +159,20 @@ def _r_precision_at(case: DevCase, k: int) -> float:
 
 
 # -- suites -------------------------------------------------------------------------------------------------------
+def _take(rows: Sequence[T], limit: int | None, slice_size: int | bool | None) -> list[T]:
+    """The CI slice when asked for, else the first ``limit`` rows, else all."""
+    if slice_size:
+        return fixed_slice(rows, int(slice_size))
+    return list(rows[:limit] if limit else rows)
+
+
 def run_hahu(
-    catalog_name: str, limit: int | None, concurrency: int, context: dict[str, Any]
+    catalog_name: str, limit: int | None, concurrency: int, context: dict[str, Any], ci_slice: bool = False
 ) -> tuple[list[DevCase], dict[str, float]]:
     from jdgraph.api import BatchItem, classify_many
 
     rows = [json.loads(line) for line in data_path("hahu-dev").read_text(encoding="utf-8").splitlines() if line]
-    rows = rows[:limit] if limit else rows
+    rows = _take(rows, limit, ci_slice and CI_SLICE["hahu-dev"])
     items = [BatchItem(r["id"], r["description"] or r["title"], r["title"]) for r in rows]
     cases = []
     outcomes = classify_many(items, concurrency=concurrency, **{**context, "catalog": catalog_name, "persist": False})
@@ -155,14 +182,14 @@ def run_hahu(
             case.error = outcome.error.message if outcome.error else "failed"
         else:
             result = outcome.result
-            chosen = result.decision.chosen_role.source_id
+            chosen = result.decision.role_or_nearest.source_id
             others = [s.source_id for s in result.role_signals if s.source_id and s.source_id != chosen]
             case.ranked = [x for x in [chosen, *others] if x]
             case.confidence = result.decision.confidence
             case.detail = {
                 "title": row["title"],
                 "expected_label": row["occupation_label"],
-                "chosen": result.decision.chosen_role.display_name,
+                "chosen": result.decision.role_or_nearest.display_name,
                 "route": result.decision.route,
                 "fused_top": result.role_signals[0].source_id if result.role_signals else None,
                 "top_score": result.role_signals[0].score if result.role_signals else 0.0,
@@ -180,7 +207,9 @@ def run_hahu(
     return cases, metrics
 
 
-def run_titles(catalog_name: str, limit: int | None, context: dict[str, Any]) -> tuple[list[DevCase], dict[str, float]]:
+def run_titles(
+    catalog_name: str, limit: int | None, context: dict[str, Any], ci_slice: bool = False
+) -> tuple[list[DevCase], dict[str, float]]:
     from jdgraph.catalog.registry import get_catalog
     from jdgraph.graph.context import Context
     from jdgraph.scoring import search_roles
@@ -189,7 +218,7 @@ def run_titles(catalog_name: str, limit: int | None, context: dict[str, Any]) ->
     params = Context.from_env(**{**context, "catalog": catalog_name}).scoring()
     with data_path("titles-dev").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    rows = rows[:limit] if limit else rows
+    rows = _take(rows, limit, ci_slice and CI_SLICE["titles-dev"])
     catalog.embeddings.embed_array(list(dict.fromkeys(r["title"] for r in rows)))  # one batch, cached
     cases = []
     for i, row in enumerate(rows):
@@ -199,7 +228,9 @@ def run_titles(catalog_name: str, limit: int | None, context: dict[str, Any]) ->
     return cases, _rank_metrics(cases)
 
 
-def run_sentences(suite: str, catalog_name: str, limit: int | None) -> tuple[list[DevCase], dict[str, float]]:
+def run_sentences(
+    suite: str, catalog_name: str, limit: int | None, ci_slice: bool = False
+) -> tuple[list[DevCase], dict[str, float]]:
     from jdgraph.catalog.registry import get_catalog
 
     catalog = get_catalog(catalog_name)
@@ -209,8 +240,7 @@ def run_sentences(suite: str, catalog_name: str, limit: int | None) -> tuple[lis
             gold.setdefault(row["sentence"], set())
             if row["label"] and row["label"] != NO_LABEL:
                 gold[row["sentence"]].add(row["label"])
-    sentences = [s for s, labels in gold.items() if labels]
-    sentences = sentences[:limit] if limit else sentences
+    sentences = _take([s for s, labels in gold.items() if labels], limit, ci_slice and CI_SLICE[suite])
     catalog.embeddings.embed_array(sentences)
     cases = []
     for i, sentence in enumerate(sentences):
@@ -231,12 +261,12 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 
 def run_skillspan(
-    catalog_name: str, limit: int | None, concurrency: int, context: dict[str, Any]
+    catalog_name: str, limit: int | None, concurrency: int, context: dict[str, Any], ci_slice: bool = False
 ) -> tuple[list[DevCase], dict[str, float]]:
     from jdgraph.api import BatchItem, classify_many
 
     rows = [json.loads(line) for line in data_path("skillspan-dev").read_text(encoding="utf-8").splitlines() if line]
-    rows = rows[:limit] if limit else rows
+    rows = _take(rows, limit, ci_slice and CI_SLICE["skillspan-dev"])
     items = [BatchItem(r["id"], r["text"]) for r in rows]
     counts: dict[str, float] = defaultdict(float)
     cases = []
@@ -302,8 +332,10 @@ def run_dev_suite(
     limit: int | None = None,
     concurrency: int = 2,
     context: dict[str, Any] | None = None,
+    ci_slice: bool = False,
 ) -> DevRun:
-    """Run one dev suite; ``context`` overrides :class:`jdgraph.graph.context.Context` fields."""
+    """Run one dev suite (its fixed CI slice with ``ci_slice``); ``context`` overrides
+    :class:`jdgraph.graph.context.Context` fields."""
     from jdgraph.catalog.registry import get_catalog
 
     if suite not in DEV_SUITES:
@@ -317,11 +349,11 @@ def run_dev_suite(
     overrides = context or {}
     t0 = time.perf_counter()
     runners: dict[str, Callable[[], tuple[list[DevCase], dict[str, float]]]] = {
-        "hahu-dev": lambda: run_hahu(catalog, limit, concurrency, overrides),
-        "titles-dev": lambda: run_titles(catalog, limit, overrides),
-        "tech-dev": lambda: run_sentences("tech-dev", catalog, limit),
-        "house-dev": lambda: run_sentences("house-dev", catalog, limit),
-        "skillspan-dev": lambda: run_skillspan(catalog, limit, concurrency, overrides),
+        "hahu-dev": lambda: run_hahu(catalog, limit, concurrency, overrides, ci_slice),
+        "titles-dev": lambda: run_titles(catalog, limit, overrides, ci_slice),
+        "tech-dev": lambda: run_sentences("tech-dev", catalog, limit, ci_slice),
+        "house-dev": lambda: run_sentences("house-dev", catalog, limit, ci_slice),
+        "skillspan-dev": lambda: run_skillspan(catalog, limit, concurrency, overrides, ci_slice),
     }
     cases, metrics = runners[suite]()
     return DevRun(
@@ -330,6 +362,7 @@ def run_dev_suite(
         catalog_sources=sources,
         data=str(data_path(suite)),
         data_source=SOURCES[suite][1],
+        selection="ci slice" if ci_slice else (f"first {limit}" if limit else "all"),
         cases=len(cases),
         metrics={k: round(v, 4) for k, v in metrics.items()},
         wall_s=round(time.perf_counter() - t0, 1),

@@ -47,7 +47,8 @@ class CaseOutput(BaseModel):
     @classmethod
     def from_result(cls, result: ClassificationResult, latency_ms: float) -> CaseOutput:
         decision = result.decision
-        top = [r.slug for r in [decision.chosen_role, *decision.alternatives] if r.slug]
+        # A new-role result ranks its nearest role first: role_top1 still asks whether the closest role was right.
+        top = [r.slug for r in [decision.role_or_nearest, *decision.alternatives] if r.slug]
         modes = [loc.work_mode for loc in result.parsed.job_locations if loc.work_mode]
         exp = result.parsed.experience
         return cls(

@@ -261,7 +261,7 @@ def dev_markdown_report(run: DevRun) -> str:
         "",
         f"- data: `{run.data}` ({run.data_source})",
         f"- catalog: `{run.catalog}` ({', '.join(f'{k} {v}' for k, v in run.catalog_sources.items())})",
-        f"- {run.cases} cases, wall {run.wall_s:.1f} s",
+        f"- {run.cases} cases ({run.selection}), wall {run.wall_s:.1f} s",
         "",
         "| metric | value |",
         "| --- | ---: |",
@@ -307,7 +307,7 @@ def dev_html_report(run: DevRun) -> str:
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}}</style></head><body>
 <h1>jdgraph dev suite: {esc(run.suite)}</h1>
 <p>data <code>{esc(run.data)}</code> ({esc(run.data_source)}) · catalog {esc(run.catalog)} ({sources}) ·
-{run.cases} cases · wall {run.wall_s:.1f} s</p>
+{run.cases} cases ({esc(run.selection)}) · wall {run.wall_s:.1f} s</p>
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
 {diagram}
 <h2>Misses (first {len(_dev_misses(run))})</h2>

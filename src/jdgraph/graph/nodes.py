@@ -375,13 +375,20 @@ def decide(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             f"{top.centroid_similarity:.2f}",
         )
         if top.score < ctx.new_role_threshold:
-            decision.route = "new-role"
             decision.is_new_role = True
-            decision.new_role_flag = (
-                f"best fused score {top.score:.3f} is below the new-role threshold "
-                f"{ctx.new_role_threshold}; {top.slug} kept provisionally"
-            )
+            _none_fits(decision, f"best fused score {top.score:.3f} is below the new-role threshold "
+                       f"{ctx.new_role_threshold}")  # fmt: skip
     return {"decision": decision.model_dump(mode="json"), "timings_ms": {"decide": _ms(t0)}}
+
+
+def _none_fits(decision: Decision, why: str) -> None:
+    """The explicit "none of these fits" outcome: no chosen role; the closest one is kept as ``nearest_role`` so
+    the reviewer of the new-role proposal sees where it sits, and nobody reads it as the answer."""
+    nearest = decision.chosen_role
+    decision.route = "new-role"
+    decision.chosen_role = RoleChoice(slug=None)
+    decision.nearest_role = nearest if nearest.slug else None
+    decision.new_role_flag = f"{why}; nearest catalog role {nearest.slug}" if nearest.slug else why
 
 
 def adjudicate_by_rules(signals: list[RoleSignal], collision: dict[str, Any]) -> tuple[RoleSignal, str]:
@@ -479,11 +486,8 @@ def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if chosen.score < ctx.new_role_threshold:
             decision.is_new_role = True
     if decision.is_new_role:
-        decision.route = "new-role"
-        decision.new_role_flag = (
-            f"no candidate fits (best fused score {signals[0].score:.3f}, new-role threshold "
-            f"{ctx.new_role_threshold}); {decision.chosen_role.slug} kept provisionally"
-        )
+        _none_fits(decision, f"no candidate fits (best fused score {signals[0].score:.3f}, new-role threshold "
+                   f"{ctx.new_role_threshold})")  # fmt: skip
     return {
         "decision": decision.model_dump(mode="json"),
         "llm_calls": _records(recorder),

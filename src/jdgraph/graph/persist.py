@@ -84,8 +84,8 @@ def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[
                 key=normalize_alias(title) or "untitled",
                 payload={
                     "title": title,
-                    "closest_role": role,
-                    "closest_score": decision.chosen_role.score,
+                    "closest_role": decision.role_or_nearest.slug,
+                    "closest_score": decision.role_or_nearest.score,
                     "reason": decision.new_role_flag,
                     "skills": [s.canonical_slug or s.name for s in skills_of(state)][:20],
                 },

@@ -153,6 +153,16 @@ class Decision(BaseModel):
     reasoning: str = ""
     is_new_role: bool = False
     new_role_flag: str | None = None
+    nearest_role: RoleChoice | None = Field(
+        None,
+        description="When no catalog role fits (route new-role, chosen_role empty): the closest one, a pointer for "
+        "the reviewer of the new-role proposal, not a decision",
+    )
+
+    @property
+    def role_or_nearest(self) -> RoleChoice:
+        """The chosen role, or the nearest one when none fits (for ranking metrics and the review queue)."""
+        return self.nearest_role if self.chosen_role.slug is None and self.nearest_role else self.chosen_role
 
 
 class AdjudicationDecision(BaseModel):
