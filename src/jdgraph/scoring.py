@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -43,6 +43,8 @@ class ScoringParams:
     normalised matches score 1.0): the overlap keeps "Rust Developer" from "rustproofer", whose vector is close."""
     kra_top_n: int = 3
     """KRA similarity is the mean of a role's best n KRA↔sentence pairs (fewer when the role has fewer KRAs)."""
+    skill_candidates: int = 50
+    """Roles found only by skill overlap that are scored on every signal: the best this many by overlap."""
     centroid_candidates: int = 20
     """Roles whose centroid is nearest the JD's vector (and the title's) join the candidates: a JD whose title names
     no catalog role ("MEAL Officer") is still found by what it describes."""
@@ -81,32 +83,61 @@ class RoleSignal(BaseModel):
 def skill_overlap(
     wanted: Sequence[str], weights: dict[str, float], idf: dict[str, float] | None = None
 ) -> tuple[float, list[str]]:
-    """Weighted overlap of the JD's skills with a role's skill set: the matched skills' link weights times their
+    """Weighted overlap of the JD's skills with one role's skill set: the matched skills' link weights times their
     informativeness (``idf``; 1 when not given) over the JD's skills' informativeness, so a role is rewarded
     neither for being large nor for sharing skills that most roles list ("communication", "teamwork")."""
-    matched = [s for s in wanted if s in weights]
-    if not wanted:
-        return 0.0, matched
-    if idf is None:
-        return sum(weights[s] for s in matched) / len(wanted), matched
-    top = max(idf.values(), default=1.0)
-    total = sum(idf.get(s, top) for s in wanted)
-    return (sum(weights[s] * idf.get(s, top) for s in matched) / total if total else 0.0), matched
+    index = SkillIndex({s: [(0, w)] for s, w in weights.items()}, idf or {}, max((idf or {}).values(), default=1.0))
+    return skill_overlaps(wanted, index, use_idf=idf is not None).get(0, (0.0, []))
+
+
+@dataclass(frozen=True)
+class SkillIndex:
+    """Roles by skill (an inverted index of every role's skill set) and each skill's inverse role frequency."""
+
+    roles_by_skill: dict[str, list[tuple[int, float]]]
+    idf: dict[str, float]
+    unknown_idf: float
+    """A skill no role lists counts as much as the rarest listed one."""
+    role_sizes: dict[int, int] = field(default_factory=dict)
+
+
+def skill_index(skill_sets: dict[int, dict[str, float]]) -> SkillIndex:
+    """Inverse role frequency of each skill is ``log((1 + roles) / (1 + roles listing it))``: 0 for a skill every
+    role lists, highest for a skill one role lists."""
+    roles_by_skill: dict[str, list[tuple[int, float]]] = {}
+    for role_id, weights in skill_sets.items():
+        for slug, weight in weights.items():
+            roles_by_skill.setdefault(slug, []).append((role_id, weight))
+    n = len(skill_sets)
+    idf = {slug: math.log((1 + n) / (1 + len(roles))) for slug, roles in roles_by_skill.items()}
+    sizes = {role_id: len(weights) for role_id, weights in skill_sets.items()}
+    return SkillIndex(roles_by_skill, idf, max(idf.values(), default=1.0), sizes)
 
 
 def skill_idf(skill_sets: dict[int, dict[str, float]]) -> dict[str, float]:
-    """Inverse role frequency of each skill, ``log((1 + roles) / (1 + roles listing it))``: near 0 for a skill
-    every role lists, highest for a skill one role lists."""
-    counts: dict[str, int] = {}
-    for weights in skill_sets.values():
-        for slug in weights:
-            counts[slug] = counts.get(slug, 0) + 1
-    n = len(skill_sets)
-    return {slug: math.log((1 + n) / (1 + c)) for slug, c in counts.items()}
+    return skill_index(skill_sets).idf
 
 
-def _catalog_skill_idf(catalog: Catalog) -> dict[str, float]:
-    return catalog.cached("skill_idf", lambda: skill_idf(catalog.role_skill_sets()))
+def skill_overlaps(wanted: Sequence[str], index: SkillIndex, *, use_idf: bool) -> dict[int, tuple[float, list[str]]]:
+    """:func:`skill_overlap` for every role that shares a skill with the JD, through the inverted index (the cost
+    is the postings of the JD's skills, not the number of roles)."""
+    wanted = list(dict.fromkeys(s for s in wanted if s))
+
+    def weight(slug: str) -> float:
+        return index.idf.get(slug, index.unknown_idf) if use_idf else 1.0
+
+    total = sum(weight(s) for s in wanted)
+    score: dict[int, float] = {}
+    matched: dict[int, list[str]] = {}
+    for slug in wanted:
+        for role_id, link in index.roles_by_skill.get(slug, ()):
+            score[role_id] = score.get(role_id, 0.0) + link * weight(slug)
+            matched.setdefault(role_id, []).append(slug)
+    return {r: (score[r] / total if total else 0.0, matched[r]) for r in score}
+
+
+def _catalog_skill_index(catalog: Catalog) -> SkillIndex:
+    return catalog.cached("skill_index", lambda: skill_index(catalog.role_skill_sets()))
 
 
 _WORD = re.compile(r"[a-z0-9+#]+")
@@ -164,18 +195,13 @@ def role_signals(
         if sentences and sentence_vectors is not None
         else {}
     )
-    skill_sets = catalog.role_skill_sets()
-    wanted = list(dict.fromkeys(s for s in skills if s))
-    overlap: dict[int, tuple[float, list[str]]] = {}
-    if wanted:
-        idf = _catalog_skill_idf(catalog) if params.skill_idf else None
-        for role_id, weights in skill_sets.items():
-            score, matched = skill_overlap(wanted, weights, idf)
-            if matched:
-                overlap[role_id] = (score, matched)
-    # Candidates come from titles, KRAs and skills; the centroid (a weak signal, and a scan of every role's
-    # vector) is only computed for them.
-    candidates = set(title_hits) | set(kra_hits) | set(overlap)
+    index = _catalog_skill_index(catalog)
+    overlap = skill_overlaps(skills, index, use_idf=params.skill_idf)
+    # Candidates come from titles, KRAs, skills and centroids; exact KRA and centroid similarities are computed for
+    # them only. On ESCO hundreds of roles share some skill with a JD; those beyond the best skill_candidates by
+    # overlap cannot reach the top k on a 0.15-weighted signal, and scoring them cost 55 ms per JD.
+    by_overlap = sorted(overlap, key=lambda r: (-overlap[r][0], r))[: params.skill_candidates]
+    candidates = set(title_hits) | set(kra_hits) | set(by_overlap)
     title_vector = catalog.embeddings.embed_array(titles[:1])[0] if titles else None
     if params.centroid_candidates:
         for vector in (title_vector, jd_vector):
@@ -196,7 +222,7 @@ def role_signals(
             title_centroid.get(role_id, 0.0),
             kra_hits.get(role_id, [])[: params.kra_top_n],
             overlap.get(role_id, (0.0, [])),
-            len(skill_sets.get(role_id, {})),
+            index.role_sizes.get(role_id, 0),
             centroid.get(role_id, 0.0),
             params,
         )
@@ -272,16 +298,11 @@ def roles_for_skills(
 ) -> list[RoleSkillOverlap]:
     """Roles ranked by :func:`skill_overlap` with the given skill slugs (weighted as the match node weighs them)."""
     params = params or ScoringParams()
-    idf = _catalog_skill_idf(catalog) if params.skill_idf else None
     wanted = list(dict.fromkeys(s for s in skills if s))
     if not wanted:
         raise InputError("no skills given", field="skills")
-    sets = catalog.role_skill_sets()
-    scored = []
-    for role_id, weights in sets.items():
-        score, matched = skill_overlap(wanted, weights, idf)
-        if matched:
-            scored.append((role_id, score, matched))
+    overlaps = skill_overlaps(wanted, _catalog_skill_index(catalog), use_idf=params.skill_idf)
+    scored = [(role_id, score, matched) for role_id, (score, matched) in overlaps.items()]
     roles = catalog.roles_by_id([r for r, _, _ in scored])
     ranked = [
         RoleSkillOverlap(role=roles[r], matched=m, total=len(wanted), score=round(s, 4))

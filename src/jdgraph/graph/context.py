@@ -68,6 +68,10 @@ class Context:
         default=_DEFAULT_SCORING.skill_idf,
         metadata={"description": "weight skill overlap by how few roles list each skill"},
     )
+    skill_candidates: int = field(
+        default=_DEFAULT_SCORING.skill_candidates,
+        metadata={"description": "roles found by skill overlap alone that are scored (the best by overlap)"},
+    )
     centroid_candidates: int = field(
         default=_DEFAULT_SCORING.centroid_candidates,
         metadata={"description": "roles nearest the JD's vector that join the candidates"},
@@ -113,6 +117,7 @@ class Context:
             title_lexical_weight=self.title_lexical_weight,
             kra_top_n=self.kra_top_n,
             centroid_candidates=self.centroid_candidates,
+            skill_candidates=self.skill_candidates,
             title_centroid_weight=self.title_centroid_weight,
             skill_idf=self.skill_idf,
             confidence_center=self.confidence_center,

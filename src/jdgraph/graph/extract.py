@@ -20,7 +20,7 @@ import pycountry
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
 from jdgraph.catalog.records import CURATED_SOURCES
-from jdgraph.graph.parse import TOKEN, catalog_index, strip_possessive
+from jdgraph.graph.parse import TOKEN, CatalogIndex, catalog_index, strip_possessive
 from jdgraph.graph.text import Sentence
 from jdgraph.graph.verbs import phrase_keys
 
@@ -108,6 +108,23 @@ class SkillFinding:
     slug_hint: str | None = None
 
 
+def _reach(body: str, tokens: list[tuple[int, int]], i: int, index: CatalogIndex) -> int:
+    """How many tokens from ``i`` a catalog phrase could span: the longest run whose normalised key (or its
+    singular) still begins some alias key. The longest-match loop starts there instead of at the catalog's longest
+    alias (ESCO's run to 15 words), which would normalise every n-gram up to that length. A verb phrase ("plan
+    the lessons") is matched by its own keys, so a verb keeps the full span."""
+    limit = min(index.max_words + 1, len(tokens) - i)
+    if index.starts_verb_phrase(body[tokens[i][0] : tokens[i][1]]):
+        return limit
+    reach = 0
+    for n in range(1, limit + 1):
+        key = normalize_alias(strip_possessive(body[tokens[i][0] : tokens[i + n - 1][1]]))
+        if not (index.is_key_prefix(key) or (key.endswith("s") and index.is_key_prefix(key[:-1]))):
+            break
+        reach = n
+    return reach
+
+
 def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> list[Mention]:
     index = catalog_index(catalog)
     out: list[Mention] = []
@@ -120,7 +137,7 @@ def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> l
                 i += 1
                 continue
             matched = False
-            for n in range(min(index.max_words + 1, len(tokens) - i), 0, -1):
+            for n in range(_reach(body, tokens, i, index), 0, -1):
                 start, end = tokens[i][0], tokens[i + n - 1][1]
                 gaps = [body[tokens[j][1] : tokens[j + 1][0]] for j in range(i, i + n - 1)]
                 if any(g.strip(" -/") or len(g) > 3 for g in gaps):

@@ -403,8 +403,13 @@ class CatalogIndex:
     def may_start_phrase(self, token: str) -> bool:
         """Can a catalog phrase (an alias, or a verb phrase such as "plan lessons") start with this JD token?"""
         key = normalize_alias(strip_possessive(token))
-        if key in VERB_FORMS:
-            return True
+        return key in VERB_FORMS or self.is_key_prefix(key)
+
+    def starts_verb_phrase(self, token: str) -> bool:
+        return normalize_alias(token) in VERB_FORMS
+
+    def is_key_prefix(self, key: str) -> bool:
+        """Does some alias key start with ``key``?"""
         i = bisect_left(self._sorted_keys, key)
         return i < len(self._sorted_keys) and self._sorted_keys[i].startswith(key)
 
