@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jdgraph.errors import InputError, JdgraphError
+from jdgraph.terminal import cell, safe
 
 app = typer.Typer(help="Resolve job descriptions against a skills-and-roles catalog.", no_args_is_help=True)
 db_app = typer.Typer(help="The catalog database: migrations and status.", no_args_is_help=True)
@@ -45,7 +46,7 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except JdgraphError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {safe(exc.message)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -162,7 +163,7 @@ def _import(importer: Any, name: str, *, force: bool, complete: bool) -> None:
         )
     forget_catalogs()
     for note in report.notes:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        err_console.print(f"[yellow]note:[/] {safe(note)}", highlight=False)
     if report.skipped:
         console.print(
             f"{bundle.version} is already imported into catalog [bold]{name}[/] (unchanged files; --force to re-check)"
@@ -181,7 +182,7 @@ def _import(importer: Any, name: str, *, force: bool, complete: bool) -> None:
 def _print_stats(stats: dict[str, Any]) -> None:
     table = Table(title="catalog", show_header=False)
     for key, value in stats.items():
-        table.add_row(key, str(value))
+        table.add_row(cell(key), cell(value))
     console.print(table)
 
 
@@ -269,7 +270,7 @@ def catalog_search(
                 f"title {ev.get('title_alias')} {ev.get('title_similarity', 0):.2f}, "
                 f"kra {ev.get('kra_similarity', 0):.2f}"
             )
-        table.add_row(str(i), r["slug"], r["display_name"], f"{r['score']:.3f}", detail)
+        table.add_row(str(i), cell(r["slug"]), cell(r["display_name"]), f"{r['score']:.3f}", cell(detail))
     console.print(table)
 
 
@@ -301,30 +302,33 @@ def _print_result(r: Any) -> None:
     d = r.decision
     console.print(f"[bold]run[/] {r.run_id}  status: {r.status}  route: {d.route}", highlight=False)
     if r.status == "rejected":
-        console.print(f"rejected: {r.parsed.reject_reason}")
+        console.print(f"rejected: {safe(r.parsed.reject_reason)}", highlight=False)
         return
     if d.chosen_role.slug is None:
         near = d.nearest_role
         console.print(
             "[bold]role[/] none of the catalog's roles fits"
-            + (f" (nearest: {near.display_name} ({near.slug}), score {near.score:.3f})" if near else "")
+            + (f" (nearest: {safe(near.display_name)} ({safe(near.slug)}), score {near.score:.3f})" if near else "")
             + f"; decided by {d.decided_by}",
             highlight=False,
         )
     else:
         console.print(
-            f"[bold]role[/] {d.chosen_role.display_name} ({d.chosen_role.slug}) score {d.chosen_role.score:.3f}"
+            f"[bold]role[/] {safe(d.chosen_role.display_name)} ({safe(d.chosen_role.slug)}) "
+            f"score {d.chosen_role.score:.3f}"
             f" confidence {d.confidence:.2f}; decided by {d.decided_by}; llm2_fired={d.llm2_fired}",
             highlight=False,
         )
-    console.print(f"  {d.reasoning}", highlight=False)
+    console.print(f"  {safe(d.reasoning)}", highlight=False)
     if d.new_role_flag:
-        console.print(f"  [yellow]new-role flag:[/] {d.new_role_flag}", highlight=False)
+        console.print(f"  [yellow]new-role flag:[/] {safe(d.new_role_flag)}", highlight=False)
     p = r.parsed
-    locs = ", ".join(f"{loc.country or '?'} ({loc.iso_code or '-'}, {loc.work_mode or '-'})" for loc in p.job_locations)
+    locs = safe(
+        ", ".join(f"{loc.country or '?'} ({loc.iso_code or '-'}, {loc.work_mode or '-'})" for loc in p.job_locations)
+    )
     exp = p.experience
     console.print(
-        f"[bold]parsed[/] title={p.role!r} company={p.company_name!r} experience="
+        f"[bold]parsed[/] title={safe(repr(p.role))} company={safe(repr(p.company_name))} experience="
         f"{exp.min if exp else None}-{exp.max if exp else None} locations: {locs or '-'}",
         highlight=False,
     )
@@ -333,14 +337,14 @@ def _print_result(r: Any) -> None:
         table.add_column(col)
     for s in r.skills:
         table.add_row(
-            s.name,
-            s.canonical_slug or "-",
+            cell(s.name),
+            cell(s.canonical_slug or "-"),
             s.match_via,
             f"{s.score:.2f}",
             s.tag,
             "yes" if s.is_primary else "",
-            ", ".join(x.slug for x in s.dimensions),
-            (s.evidence[0].sentence[:60] if s.evidence else ""),
+            cell(", ".join(x.slug for x in s.dimensions)),
+            cell(s.evidence[0].sentence[:60] if s.evidence else ""),
         )
     console.print(table)
     sig = Table(title="role signals")
@@ -348,18 +352,18 @@ def _print_result(r: Any) -> None:
         sig.add_column(col)
     for x in r.role_signals[:5]:
         sig.add_row(
-            x.slug,
+            cell(x.slug),
             f"{x.score:.3f}",
-            f"{x.title_similarity:.2f} {x.title_alias or ''}",
+            cell(f"{x.title_similarity:.2f} {x.title_alias or ''}"),
             f"{x.kra_similarity:.2f}",
             f"{x.skill_overlap:.2f} ({len(x.matched_skills)})",
             f"{x.centroid_similarity:.2f}",
         )
     console.print(sig)
     for q in r.queued:
-        console.print(f"  queued {q.kind}: {q.key}", highlight=False)
+        console.print(f"  queued {q.kind}: {safe(q.key)}", highlight=False)
     for o in r.persistence:
-        console.print(f"  persist {o.kind}: {o.item} → {o.outcome}", highlight=False)
+        console.print(f"  persist {o.kind}: {safe(o.item)} → {safe(o.outcome)}", highlight=False)
     console.print(
         f"LLM cost ${r.llm_cost_usd:.4f} over {len(r.llm_calls)} call(s); timings ms {r.node_timings_ms}",
         highlight=False,
@@ -457,8 +461,8 @@ def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20, catalog:
         table.add_row(
             str(r["run_id"]),
             r["status"],
-            r["title"] or "",
-            r["chosen_role"] or "",
+            cell(r["title"] or ""),
+            cell(r["chosen_role"] or ""),
             f"{r['confidence'] or 0:.2f}",
             r["created_at"].isoformat(timespec="seconds"),
         )

@@ -166,3 +166,22 @@ def test_two_processes_starting_the_embedded_server_share_one(tmp_path: Path) ->
     assert len(starts) == 1  # the same postmaster start time: one server served both
     # The last process to exit stopped it cleanly: no postmaster.pid is left behind.
     assert not (tmp_path / "home" / "pgdata" / "postmaster.pid").exists()
+
+
+def test_markup_and_escape_sequences_from_a_jd_print_inert(catalog, tmp_path: Path) -> None:
+    """Rich markup in a title crashed classify after saving the run, and then every `runs list`; a [link=…]
+    became a terminal hyperlink; escape sequences reached the terminal. All of it must print as text."""
+    title = "[/] Nurse [link=http://evil.example]click[/link] \x1b[31mRED\x1b]0;pwned\x07"
+    jd = tmp_path / "jd.txt"
+    jd.write_text(
+        "Registered Nurse\nResponsibilities:\n- Administer medication and monitor patient vital signs [bold]x\n"
+        "- Maintain accurate patient records\nRequirements:\n- Current RN license\n- 2+ years of ward experience\n",
+        encoding="utf-8",
+    )
+    shown = _cli(catalog, "classify", str(jd), "--title", title)
+    listed = _cli(catalog, "runs", "list", "--limit", "50")
+    for out in (shown, listed):
+        assert out.returncode == 0, out.stderr
+        assert "\x1b" not in out.stdout and "\x07" not in out.stdout  # no escape sequence, no OSC 8 hyperlink
+    assert "[/] Nurse [link=http://evil.example]" in shown.stdout.replace("\n", "")
+    assert "[/] Nurse" in listed.stdout
