@@ -415,37 +415,72 @@ def classify_cmd(
         _print_result(result)
 
 
+def _batch_line(n: int, raw: bytes) -> Any:
+    """One line of a batch file as a BatchItem, or the reason it is not one (a line's fault never stops the
+    batch: it is reported in order, with its number, and the other lines are classified)."""
+    from jdgraph.api import BatchItem
+
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"line {n} is not valid UTF-8 (byte {exc.start})"
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"line {n} is not JSON ({exc.msg})"
+    if not isinstance(item, dict):
+        return f"line {n}: expected a JSON object with 'id' and 'text', got {type(item).__name__}"
+    if "text" not in item or "id" not in item:
+        return f"line {n}: expected a JSON object with 'id' and 'text' (missing {'text' if 'id' in item else 'id'})"
+    if isinstance(item["id"], bool) or not isinstance(item["id"], str | int):
+        return f"line {n}: 'id' must be a string or an integer"
+    for field in ("text", "title", "company"):
+        value = item.get(field)
+        if field != "text" and value is None:
+            continue
+        if not isinstance(value, str):
+            return f"line {n}: '{field}' must be a string, got {type(value).__name__}"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"line {n}: '{field}' is not valid Unicode text (it holds a lone surrogate)"
+    return BatchItem(str(item["id"]), item["text"], item.get("title"), item.get("company"))
+
+
 def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> None:
     from rich.progress import Progress
 
     from jdgraph.api import BatchItem, classify_many
 
-    if not path.exists():
-        raise InputError(f"batch file {path} does not exist")
-    items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            items.append(BatchItem(str(item["id"]), item["text"], item.get("title"), item.get("company")))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}:{n}: expected a JSON object with 'id' and 'text' ({exc})") from exc
+    if not path.is_file():
+        raise InputError(f"batch file {path} {'is not a file' if path.exists() else 'does not exist'}")
+    entries: list[tuple[int, Any]] = [
+        (n, _batch_line(n, raw)) for n, raw in enumerate(path.read_bytes().split(b"\n"), 1) if raw.strip()
+    ]
+    items = [e for _, e in entries if isinstance(e, BatchItem)]
     failed = 0
     with Progress(console=err_console) as progress:
-        task = progress.add_task("classifying", total=len(items))
-        for outcome in classify_many(items, concurrency=concurrency, **overrides):
-            if outcome.result is not None:
-                line_out: dict[str, Any] = {"id": outcome.id, "result": outcome.result.model_dump(mode="json")}
-            else:  # one bad line does not stop the batch, and is reported, not lost
+        task = progress.add_task("classifying", total=len(entries))
+        outcomes = classify_many(items, concurrency=concurrency, **overrides)
+        for n, entry in entries:  # in input order: a bad line's error where the line was
+            if isinstance(entry, str):
                 failed += 1
-                error = outcome.error
-                line_out = {"id": outcome.id, "error": error.message if error else "unknown error"}
+                line_out: dict[str, Any] = {"line": n, "error": entry}
+            else:
+                outcome = next(outcomes)
+                if outcome.result is not None:
+                    line_out = {"id": outcome.id, "result": outcome.result.model_dump(mode="json")}
+                else:  # one bad JD does not stop the batch, and is reported, not lost
+                    failed += 1
+                    error = outcome.error
+                    line_out = {"id": outcome.id, "line": n, "error": error.message if error else "unknown error"}
             sys.stdout.write(json.dumps(line_out) + "\n")
             sys.stdout.flush()
             progress.advance(task)
     if failed:
-        err_console.print(f"[yellow]{failed} of {len(items)} JDs failed; their lines carry an 'error'[/yellow]")
+        err_console.print(
+            f"[yellow]{failed} of {len(entries)} lines failed; their output lines carry an 'error'[/yellow]"
+        )
         raise typer.Exit(1)
 
 

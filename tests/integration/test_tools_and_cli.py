@@ -94,7 +94,7 @@ def test_cli_classify_batch_keeps_order_and_reports_bad_lines(catalog, tmp_path:
     batch.write_text("\n".join(json.dumps(x) for x in lines_in) + "\n", encoding="utf-8")
     out = _cli(catalog, "classify", "--no-persist", "--concurrency", "2", "--batch", str(batch))
     assert out.returncode == 1, out.stderr  # one line failed; the others are still written
-    assert "1 of 3 JDs failed" in out.stderr
+    assert "1 of 3 lines failed" in out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [line["id"] for line in lines] == ["rust", "empty", "nurse"]
     assert lines[0]["result"]["decision"]["chosen_role"]["slug"] == "systems-software-engineer"
@@ -102,12 +102,38 @@ def test_cli_classify_batch_keeps_order_and_reports_bad_lines(catalog, tmp_path:
     assert lines[2]["result"]["decision"]["chosen_role"]["slug"] == "registered-nurse"
 
 
-def test_cli_classify_batch_names_the_bad_line(catalog, tmp_path: Path) -> None:
+def test_cli_classify_batch_reports_each_bad_line_and_classifies_the_good_ones(catalog, tmp_path: Path) -> None:
+    """Wrong JSON types, a lone surrogate, bytes that are not UTF-8: each bad line is reported in place with its
+    number, and the good lines are still classified (before, one such line aborted the batch with a traceback)."""
+    nurse = (
+        "Registered Nurse\nResponsibilities:\n- Administer medication and monitor patient vital signs\n"
+        "- Maintain accurate patient records\nRequirements:\n- Current RN license\n- 2+ years of ward experience"
+    )
     batch = tmp_path / "bad.jsonl"
-    batch.write_text('{"id": "a", "text": "x"}\n{"id": "b"}\n', encoding="utf-8")
+    lines = [
+        json.dumps({"id": "good-1", "text": nurse}).encode(),
+        b'{"id": "number", "text": 42}',
+        b'{"id": "list", "text": ["a", "b"]}',
+        json.dumps({"id": "title-object", "text": nurse, "title": {"x": 1}}).encode(),
+        b'{"id": "surrogate", "text": "Nurse \\ud800 text"}',
+        b"\xff\xfe not utf-8",
+        b'["not", "an", "object"]',
+        b'{"id": "no-text"}',
+        json.dumps({"id": 7, "text": nurse, "title": "Registered Nurse"}).encode(),
+    ]
+    batch.write_bytes(b"\n".join(lines) + b"\n")
     out = _cli(catalog, "classify", "--no-persist", "--batch", str(batch))
-    assert out.returncode == 2
-    assert f"{batch}:2" in out.stderr and "'text'" in out.stderr
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and "7 of 9 lines failed" in out.stderr
+    got = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(got) == 9
+    assert got[0]["id"] == "good-1" and got[0]["result"]["decision"]["chosen_role"]["slug"] == "registered-nurse"
+    assert got[8]["id"] == "7" and got[8]["result"]["decision"]["chosen_role"]["slug"] == "registered-nurse"
+    errors = {g["line"]: g["error"] for g in got[1:8]}
+    assert "'text' must be a string, got int" in errors[2] and "got list" in errors[3]
+    assert "'title' must be a string, got dict" in errors[4]
+    assert "lone surrogate" in errors[5] and "not valid UTF-8" in errors[6]
+    assert "got list" in errors[7] and "missing text" in errors[8]
 
 
 def test_cli_unreachable_database_names_host_not_password(catalog) -> None:
