@@ -16,7 +16,12 @@ from rich.table import Table
 from jdgraph.errors import InputError, JdgraphError
 from jdgraph.terminal import cell, safe
 
-app = typer.Typer(help="Resolve job descriptions against a skills-and-roles catalog.", no_args_is_help=True)
+# A traceback never prints local variables: they hold database URLs with passwords, and JD text.
+app = typer.Typer(
+    help="Resolve job descriptions against a skills-and-roles catalog.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="The catalog database: migrations and status.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The skills-and-roles catalog.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

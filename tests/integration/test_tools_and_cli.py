@@ -146,6 +146,26 @@ def test_cli_unreachable_database_names_host_not_password(catalog) -> None:
     assert "hunter2" not in out.stderr + out.stdout
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bob:hun@ter2/x@127.0.0.1:1/catalog",  # unencoded "@" and "/" in the password
+        "postgresql://bob:hunter2@127.0.0.1:notaport/catalog",  # malformed port
+        "postgresql://bob:hunter2@127.0.0.1:1/catalog?sslmode=bogus",  # malformed option
+        "bob:hunter2@127.0.0.1",  # no scheme
+        "host=127.0.0.1 port=1 password=hunter2 dbname=catalog user",  # malformed key-value DSN
+    ],
+)
+def test_cli_never_prints_a_password_of_a_bad_database_url(catalog, url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": url}
+    out = subprocess.run(
+        [sys.executable, "-m", "jdgraph.cli", "db", "status"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode in (2, 3), out.stderr
+    assert "Traceback" not in out.stderr
+    assert "hunter2" not in out.stderr + out.stdout and "ter2" not in out.stderr + out.stdout
+
+
 def test_cli_db_status_reports_server_and_version(catalog) -> None:
     out = _cli(catalog, "db", "status", "--json")
     assert out.returncode == 0, out.stderr

@@ -15,6 +15,10 @@ from jdgraph.settings import DatabaseSettings
         ("postgresql://bob:s3cret@db.example:5432/cat", "postgresql://bob:***@db.example:5432/cat"),
         ("postgresql://bob@db/cat", "postgresql://bob@db/cat"),
         ("host=db user=bob password=s3cret dbname=cat", "host=db user=bob password=*** dbname=cat"),
+        ("postgresql://bob:p@s3cret/x@db:5432/cat", "postgresql://bob:***@db:5432/cat"),
+        ("postgresql://bob:s3cret@db/cat?password=s3cret", "postgresql://bob:***@db/cat?password=***"),
+        ("bob:s3cret@db", "bob:***@db"),
+        ("host=db password='s3 cret s3cret' dbname=cat", "host=db password=*** dbname=cat"),
     ],
 )
 def test_redact_url_hides_password(url: str, expected: str) -> None:

@@ -23,19 +23,55 @@ from pgvector.psycopg import register_vector
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from jdgraph.errors import DatabaseError, DatabaseUnreachableError
+from jdgraph.errors import ConfigError, DatabaseError, DatabaseUnreachableError
 from jdgraph.settings import DatabaseSettings, jdgraph_home
 
 log = logging.getLogger(__name__)
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+]+://[^:/@?]*):(?P<pw>[^@/?]*)@", re.IGNORECASE)
+# The password of a URL runs from the user's ":" to the LAST "@": a password with an unencoded "@" or "/" must not
+# leave its tail in the output ("bob:p@ss/w0rd@db" → "bob:***@db"). Without "://", a "user:pw@host" string too.
+_URL_PASSWORD = re.compile(r"^(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):(?P<pw>.*)@(?P<rest>[^@]*)$", re.I | re.S)
+_BARE_PASSWORD = re.compile(r"^(?P<head>[^:/@\s=]*):(?P<pw>.*)@(?P<rest>[^@]*)$", re.S)
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
     """The URL or key-value DSN with any password replaced by ``***``."""
-    url = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@" if m.group("pw") else m.group(0), url)
+    pattern = _URL_PASSWORD if "://" in url else _BARE_PASSWORD
+    url = pattern.sub(lambda m: f"{m.group('head')}:***@{m.group('rest')}" if m.group("pw") else m.group(0), url)
     return _KV_PASSWORD.sub(r"\1***", url)
+
+
+def checked_url(url: str) -> str:
+    """``DATABASE_URL`` as given, once it parses as a PostgreSQL URL or key-value DSN; else a ConfigError whose
+    message never holds the password (psycopg's own error can name part of it as a host)."""
+    authority = url.split("://", 1)[1].split("?", 1)[0] if "://" in url else ""
+    if authority.count("@") > 1:
+        raise ConfigError(
+            f"DATABASE_URL {redact_url(url)} has an '@' or '/' in its password: percent-encode it (%40, %2F)",
+            setting="DATABASE_URL",
+        )
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        password = _password_of_text(url)
+        if password:
+            reason = reason.replace(password, "***")
+        raise ConfigError(
+            f"DATABASE_URL {redact_url(url)} is not a valid PostgreSQL URL or key-value DSN: {reason}",
+            setting="DATABASE_URL",
+        ) from None
+    return url
+
+
+def _password_of_text(url: str) -> str | None:
+    """The password of a URL that may not parse: what :func:`redact_url` would hide."""
+    m = (_URL_PASSWORD if "://" in url else _BARE_PASSWORD).match(url) or _KV_PASSWORD.search(url)
+    if m is None:
+        return None
+    value = m.group("pw") if "pw" in m.groupdict() else m.group(2)
+    return value.strip("'") or None
 
 
 def _describe_target(url: str) -> str:
@@ -113,7 +149,7 @@ class Database:
     @property
     def url(self) -> str:
         if self._url is None:
-            self._url = start_embedded_server() if self.embedded else str(self.settings.url)
+            self._url = start_embedded_server() if self.embedded else checked_url(str(self.settings.url))
         return self._url
 
     @property
