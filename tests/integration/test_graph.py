@@ -96,6 +96,31 @@ def test_same_run_id_twice_changes_nothing(catalog) -> None:
     assert before == after and runs["n"] == 1
 
 
+def test_the_same_text_under_a_new_run_id_counts_once(catalog) -> None:
+    """A rerun of a killed batch, or the same posting classified twice, must not move the centroid again or
+    count again towards a review item."""
+    text = RUST_JD + "\nApply by 1 May (posting 4711).\n"
+    first = _run(text)
+    role = first.decision.chosen_role.slug
+
+    def counts() -> tuple[int, int]:
+        with catalog.db.connection() as conn:
+            row = conn.execute(
+                "SELECT centroid_n, (SELECT sum(occurrences) FROM review_queue) AS occ FROM roles WHERE slug = %s",
+                (role,),
+            ).fetchone()
+        return row["centroid_n"], row["occ"]
+
+    before = counts()
+    second = _run(text)
+    assert second.run_id != first.run_id and counts() == before
+    centroid = next(p for p in second.persistence if p.kind == "centroid")
+    assert centroid.outcome == "skipped: this run or this JD text already counted"
+    assert all(p.outcome == "already counted for this text" for p in second.persistence if p.kind == "review_queue")
+    third = _run(text.replace("4711", "4712"))  # another posting: counted
+    assert counts()[0] == before[0] + 1 and third.decision.chosen_role.slug == role
+
+
 NURSE_JD = """Registered Nurse - ICU
 We are hiring a Registered Nurse for our intensive care unit in Boston, United States. On-site.
 Responsibilities:
@@ -119,8 +144,9 @@ def test_eight_concurrent_runs_leave_centroid_exact(catalog) -> None:
         np.asarray(row["centroid"].to_numpy() if hasattr(row["centroid"], "to_numpy") else row["centroid"]),
         row["centroid_n"],
     )
+    # Eight different postings (a reference line apart) with the same duties: each counts once, same vector.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: _run(NURSE_JD), range(8)))
+        results = list(pool.map(lambda i: _run(NURSE_JD + f"Reference: ICU-{i:03d}\n"), range(8)))
     assert all(r.decision.chosen_role.slug == slug for r in results)
     from jdgraph.graph.persist import responsibility_for_kras  # the same vector every run adds
     from jdgraph.graph.state import State

@@ -139,10 +139,11 @@ class RunStore:
                     (p.kind, p.key, json.dumps(p.payload), run.run_id, run.run_id),
                 ).fetchone()
                 assert row is not None
+                # Once per run and once per JD text: either unique key makes a repeat a no-op.
                 counted = conn.execute(
-                    """INSERT INTO review_queue_runs (queue_id, run_id) VALUES (%s, %s)
+                    """INSERT INTO review_queue_runs (queue_id, run_id, input_hash) VALUES (%s, %s, %s)
                        ON CONFLICT DO NOTHING RETURNING 1""",
-                    (row["id"], run.run_id),
+                    (row["id"], run.run_id, run.input_hash),
                 ).fetchone()
                 if counted:
                     conn.execute(
@@ -150,7 +151,11 @@ class RunStore:
                            WHERE queue_id = %s) WHERE id = %s""",
                         (row["id"], row["id"]),
                     )
-                out.append(WriteOutcome(f"{p.kind}: {p.key}", "review_queue", "queued"))
+                out.append(
+                    WriteOutcome(
+                        f"{p.kind}: {p.key}", "review_queue", "queued" if counted else "already counted for this text"
+                    )
+                )
             if run.collision:
                 conn.execute(
                     """INSERT INTO alias_collisions (run_id, alias, candidates, chosen_role, reason)
@@ -172,11 +177,12 @@ class RunStore:
         if role_id is None or not run.confirmed_role or run.jd_vector is None:
             return WriteOutcome(item, "centroid", "skipped: no confirmed role")
         first = conn.execute(
-            "INSERT INTO role_centroid_runs (role_id, run_id) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-            (role_id, run.run_id),
+            """INSERT INTO role_centroid_runs (role_id, run_id, input_hash) VALUES (%s, %s, %s)
+               ON CONFLICT DO NOTHING RETURNING 1""",
+            (role_id, run.run_id, run.input_hash),
         ).fetchone()
         if first is None:
-            return WriteOutcome(item, "centroid", "skipped: this run already counted")
+            return WriteOutcome(item, "centroid", "skipped: this run or this JD text already counted")
         row = conn.execute("SELECT centroid, centroid_n FROM roles WHERE id = %s FOR UPDATE", (role_id,)).fetchone()
         n = int(row["centroid_n"] or 0)
         jd = run.jd_vector
