@@ -231,3 +231,34 @@ def test_markup_and_escape_sequences_from_a_jd_print_inert(catalog, tmp_path: Pa
         assert "\x1b" not in out.stdout and "\x07" not in out.stdout  # no escape sequence, no OSC 8 hyperlink
     assert "[/] Nurse [link=http://evil.example]" in shown.stdout.replace("\n", "")
     assert "[/] Nurse" in listed.stdout
+
+
+_START_AND_DIE = """
+import os
+from jdgraph.catalog.db import start_embedded_server
+start_embedded_server()
+os._exit(0)  # killed: no atexit, its pid stays in pgserver's list of the server's users
+"""
+_START_AND_EXIT = """
+from jdgraph.catalog.db import start_embedded_server
+start_embedded_server()
+"""
+
+
+def test_a_killed_user_does_not_keep_the_embedded_server_running_forever(tmp_path: Path) -> None:
+    env = {**os.environ, "JDGRAPH_HOME": str(tmp_path / "home")}
+    env.pop("DATABASE_URL", None)
+    pgdata = tmp_path / "home" / "pgdata"
+
+    def run(code: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+
+    died = run(_START_AND_DIE)
+    assert died.returncode == 0, died.stderr
+    stale = json.loads((pgdata / ".handle_pids.json").read_text())
+    assert len(stale) == 1 and (pgdata / "postmaster.pid").exists()  # the server outlived its only user
+    clean = run(_START_AND_EXIT)
+    assert clean.returncode == 0, clean.stderr
+    # The next user pruned the dead pid, so on exit it knew it was the last one and stopped the server.
+    assert json.loads((pgdata / ".handle_pids.json").read_text() or "[]") == []
+    assert not (pgdata / "postmaster.pid").exists()

