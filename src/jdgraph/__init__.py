@@ -1,6 +1,8 @@
 """jdgraph: resolve job descriptions against a skills-and-roles catalog with a LangGraph agent.
 
-``from jdgraph import graph`` gives the compiled graph; ``jdgraph.classify(text, **context)`` runs it.
+``jdgraph.classify(text, **context)`` classifies one JD, ``jdgraph.classify_many(items, concurrency=N)`` a batch;
+``from jdgraph.graph import graph`` is the compiled LangGraph graph (``jdgraph.graph`` is the subpackage that holds
+it, so ``from jdgraph import graph`` gives the subpackage).
 """
 
 from __future__ import annotations
@@ -8,16 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["ClassificationResult", "Context", "classify", "graph", "resume"]
+__all__ = ["BatchItem", "BatchOutcome", "ClassificationResult", "Context", "classify", "classify_many", "resume"]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: importing jdgraph for its CLI or catalog must not build the graph (and import LangGraph) first.
-    if name == "graph":
-        from jdgraph.graph.builder import graph
-
-        return graph
-    if name in ("classify", "resume"):
+    if name in ("classify", "classify_many", "resume", "BatchItem", "BatchOutcome"):
         from jdgraph import api
 
         return getattr(api, name)

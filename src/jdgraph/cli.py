@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -495,7 +496,8 @@ def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20, catalog:
     """The most recent runs."""
     rows = _catalog(catalog).runs.list_runs(limit)
     table = Table(title="runs")
-    for col in ("run id", "status", "title", "role", "confidence", "created"):
+    table.add_column("run id", no_wrap=True, min_width=36)  # whole: `runs show` takes it, or its start
+    for col in ("status", "title", "role", "confidence", "created"):
         table.add_column(col)
     for r in rows:
         table.add_row(
@@ -512,7 +514,9 @@ def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20, catalog:
 @runs_app.command("show")
 @handle_errors
 def runs_show(
-    run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False, catalog: CatalogOption = None
+    run_id: Annotated[str, typer.Argument(help="A run id, or its first characters (4 or more)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    catalog: CatalogOption = None,
 ) -> None:
     """One run, as the reference run page shows it."""
     import uuid as _uuid
@@ -520,11 +524,19 @@ def runs_show(
     from jdgraph.errors import NotFoundError
     from jdgraph.graph.schemas import ClassificationResult
 
+    runs = _catalog(catalog).runs
     try:
         key = str(_uuid.UUID(run_id))
-    except ValueError as exc:
-        raise InputError(f"{run_id!r} is not a run id (a UUID)") from exc
-    stored = _catalog(catalog).runs.run_result(key)
+    except ValueError:
+        if not re.fullmatch(r"[0-9a-fA-F-]{4,36}", run_id):
+            raise InputError(f"{run_id!r} is not a run id or the start of one (4+ hex digits)") from None
+        matches = runs.run_ids_with_prefix(run_id)
+        if len(matches) > 1:
+            raise InputError(f"{run_id!r} is the start of several runs: {', '.join(matches)}") from None
+        if not matches:
+            raise NotFoundError(f"no run starts with {run_id}", kind="run", key=run_id) from None
+        key = matches[0]
+    stored = runs.run_result(key)
     if stored is None:
         raise NotFoundError(f"no run {key}", kind="run", key=key)
     result = ClassificationResult.model_validate(stored)
@@ -538,6 +550,23 @@ def runs_show(
 from jdgraph.evals.cli import eval_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from jdgraph import __version__
+
+        print(f"jdgraph {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Resolve job descriptions against a skills-and-roles catalog."""
 
 
 def main() -> None:

@@ -262,3 +262,21 @@ def test_a_killed_user_does_not_keep_the_embedded_server_running_forever(tmp_pat
     # The next user pruned the dead pid, so on exit it knew it was the last one and stopped the server.
     assert json.loads((pgdata / ".handle_pids.json").read_text() or "[]") == []
     assert not (pgdata / "postmaster.pid").exists()
+
+
+def test_runs_show_takes_an_id_prefix(catalog) -> None:
+    import jdgraph
+
+    run = jdgraph.classify(
+        "Registered Nurse\nResponsibilities:\n- Administer medication and monitor patient vital signs\n"
+        "Requirements:\n- Current RN license\n- 2+ years of ward experience\n",
+        catalog=catalog.name,
+    )
+    shown = _cli(catalog, "runs", "show", run.run_id[:13], "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["run_id"] == run.run_id
+    listed = _cli(catalog, "runs", "list")
+    assert run.run_id in listed.stdout  # whole, never cut: it is what `runs show` takes
+    assert _cli(catalog, "runs", "show", "zz-not-hex").returncode == 2
+    missing = _cli(catalog, "runs", "show", "0000-0000")
+    assert missing.returncode == 5 and "no run starts with 0000-0000" in missing.stderr  # catalog-data error

@@ -103,3 +103,24 @@ def test_parse_node_runs_on_an_in_memory_catalog() -> None:
     assert out["parsed"]["jd_type"] == "pass"
     assert out["parsed"]["certifications"] == ["AWS Certified Solutions Architect"]
     assert out["parsed"]["experience"]["min"] == 5
+
+
+def test_public_python_api_is_what_the_readme_says() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import jdgraph\n"
+        "from jdgraph.graph import graph\n"
+        "from langgraph.graph.state import CompiledStateGraph\n"
+        "assert isinstance(graph, CompiledStateGraph)\n"
+        "assert callable(jdgraph.classify) and callable(jdgraph.classify_many) and callable(jdgraph.resume)\n"
+        "assert jdgraph.BatchItem('a', 'text').id == 'a'\n"
+        "import jdgraph.graph.nodes\n"
+        "from jdgraph.graph import graph as again\n"
+        "assert again is graph\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    version = subprocess.run([sys.executable, "-m", "jdgraph.cli", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("jdgraph ")

@@ -209,6 +209,15 @@ class RunStore:
                 (limit,),
             ).fetchall()
 
+    def run_ids_with_prefix(self, prefix: str, limit: int = 5) -> list[str]:
+        """Run ids that start with ``prefix`` (hex digits and dashes, as `runs list` prints them)."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT run_id::text AS id FROM runs WHERE run_id::text LIKE %s ORDER BY run_id LIMIT %s",
+                (prefix.lower() + "%", limit),
+            ).fetchall()
+        return [r["id"] for r in rows]
+
     def run_result(self, run_id: str) -> dict[str, Any] | None:
         with self.db.connection() as conn:
             row = conn.execute("SELECT result FROM runs WHERE run_id = %s", (run_id,)).fetchone()
