@@ -78,13 +78,17 @@ def db_migrate(catalog: CatalogOption = None) -> None:
 @db_app.command("status")
 @handle_errors
 def db_status(
-    catalog: CatalogOption = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+    catalog: CatalogOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="Embed catalog texts that have no vector.")] = False,
 ) -> None:
-    """Which server is in use, the schema version and row counts."""
+    """Which server is in use, the schema version, row counts and the catalog's health (texts without a vector,
+    left by an interrupted load; any command that opens the catalog, or --repair, embeds them)."""
     from jdgraph.catalog.db import Database
     from jdgraph.catalog.migrations import schema_version
     from jdgraph.catalog.queries import Catalog
     from jdgraph.catalog.registry import catalog_schema, default_catalog_name, shared_embeddings
+    from jdgraph.catalog.writer import CatalogWriter
     from jdgraph.settings import DatabaseSettings
 
     name = catalog or default_catalog_name()
@@ -92,6 +96,14 @@ def db_status(
     info = db.server_info()
     version = schema_version(db)
     counts = Catalog(db, shared_embeddings(), name=name).row_counts() if version else {}
+    writer = CatalogWriter(db, shared_embeddings())
+    missing: dict[str, int] = writer.missing_vectors_by_table() if version else {}
+    without_vector: int = sum(missing.values())
+    repaired = writer.embed_missing() if repair and without_vector > 0 else 0
+    if repaired:
+        missing = writer.missing_vectors_by_table()
+        without_vector = sum(missing.values())
+    health = "ok" if without_vector == 0 else "texts without a vector: run jdgraph db status --repair"
     status = {
         "server": info.url,
         "embedded": info.embedded,
@@ -100,6 +112,9 @@ def db_status(
         "schema": db.schema,
         "schema_version": version,
         "row_counts": counts,
+        "missing_vectors": missing,
+        "repaired": repaired,
+        "health": health,
     }
     if as_json:
         print(json.dumps(status, indent=2))
@@ -111,6 +126,9 @@ def db_status(
     console.print(f"schema: {db.schema} at version {version}")
     for table, n in counts.items():
         console.print(f"  {table:<16} {n:>8}")
+    if repaired:
+        console.print(f"repaired: embedded {repaired} texts")
+    console.print(f"health: {health}", highlight=False)
 
 
 # -- catalog --------------------------------------------------------------------------------------------------

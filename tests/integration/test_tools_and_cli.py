@@ -173,6 +173,21 @@ def test_cli_db_status_reports_server_and_version(catalog) -> None:
     assert status["embedded"] is (os.environ.get("DATABASE_URL") is None)
     assert status["schema_version"] >= 2
     assert status["row_counts"]["skills"] >= 400
+    assert status["health"] == "ok" and not any(status["missing_vectors"].values())
+
+
+def test_db_status_finds_texts_without_a_vector_and_repairs_them(catalog) -> None:
+    """An interrupted load left aliases without vectors while `catalog stats` showed full counts."""
+    with catalog.db.connection() as conn:
+        conn.execute(
+            "UPDATE skill_aliases SET embedding = NULL WHERE id IN (SELECT id FROM skill_aliases ORDER BY id LIMIT 3)"
+        )
+    broken = json.loads(_cli(catalog, "db", "status", "--json").stdout)
+    assert broken["missing_vectors"]["skill_aliases"] == 3 and broken["health"] != "ok"
+    fixed = _cli(catalog, "db", "status", "--json", "--repair")
+    assert fixed.returncode == 0, fixed.stderr
+    status = json.loads(fixed.stdout)
+    assert status["repaired"] == 3 and status["health"] == "ok"
 
 
 _START = """

@@ -444,12 +444,15 @@ class CatalogWriter:
     # -- embeddings -----------------------------------------------------------------------------------------------
     def missing_vectors(self) -> int:
         """How many catalog texts have no embedding (0 in a healthy catalog)."""
-        total = 0
+        return sum(self.missing_vectors_by_table().values())
+
+    def missing_vectors_by_table(self) -> dict[str, int]:
+        out: dict[str, int] = {}
         with self.db.connection() as conn:
             for table, _, _ in EMBEDDED_TEXTS:
                 row = conn.execute(f"SELECT count(*) AS n FROM {table} WHERE embedding IS NULL").fetchone()
-                total += int(row["n"]) if row else 0
-        return total
+                out[table] = int(row["n"]) if row else 0
+        return out
 
     def embed_missing(self) -> int:
         """Embed every catalog text that has no vector (its own transaction). Returns how many were written."""
