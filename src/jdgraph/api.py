@@ -45,7 +45,15 @@ def classify(
     app = compiled_graph(durable=durable, ctx=ctx)
     state = InputState(jd_text=jd_text, title=title, company=company, metadata=metadata or {}, run_id=run_id)
     out = app.invoke(state, config={"configurable": {"thread_id": run_id}}, context=ctx)
+    _prune_checkpoints(app, run_id, ctx)
     return ClassificationResult.model_validate(out["result"])
+
+
+def _prune_checkpoints(app: Any, run_id: str, ctx: Context) -> None:
+    """A finished run's checkpoints are only good for resuming it, which it no longer needs: without this they
+    grew without bound (60 MB for ~700 runs). A run that failed keeps its checkpoints, so it can be resumed."""
+    if app.checkpointer is not None and not ctx.keep_checkpoints:
+        app.checkpointer.delete_thread(run_id)
 
 
 def resume(run_id: str, **context: Any) -> ClassificationResult:
@@ -53,6 +61,7 @@ def resume(run_id: str, **context: Any) -> ClassificationResult:
     ctx = Context.from_env(**context)
     app = compiled_graph(durable=True, ctx=ctx)
     out = app.invoke(None, config={"configurable": {"thread_id": run_id}}, context=ctx)
+    _prune_checkpoints(app, run_id, ctx)
     return ClassificationResult.model_validate(out["result"])
 
 

@@ -263,6 +263,20 @@ def test_interrupted_run_resumes_from_checkpoint(catalog) -> None:
     assert resumed.node_timings_ms.keys() >= {"parse", "extract", "match", "persist"}
     with catalog.db.connection() as conn:
         assert conn.execute("SELECT 1 FROM runs WHERE run_id = %s", (run_id,)).fetchone() is not None
+        # Finished now, so its checkpoints are gone: they are kept only while a run can still be resumed.
+        assert conn.execute("SELECT 1 FROM checkpoints WHERE thread_id = %s", (run_id,)).fetchone() is None
+
+
+def test_finished_runs_leave_no_checkpoints_unless_asked(catalog) -> None:
+    def checkpoints(run_id: str) -> int:
+        with catalog.db.connection() as conn:
+            row = conn.execute("SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (run_id,)).fetchone()
+        return int(row["n"])
+
+    pruned = _run(NURSE_JD + "Reference: CP-1\n")
+    kept = _run(NURSE_JD + "Reference: CP-2\n", keep_checkpoints=True)
+    assert checkpoints(pruned.run_id) == 0
+    assert checkpoints(kept.run_id) > 0
 
 
 def test_alias_phrases_are_found_across_separators_and_verb_forms(catalog) -> None:

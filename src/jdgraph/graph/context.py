@@ -102,6 +102,9 @@ class Context:
         default=60, metadata={"description": "JD sentences compared with KRAs (the rest is boilerplate)"}
     )
     persist: bool = field(default=True, metadata={"description": "write run, links, queue and centroid"})
+    keep_checkpoints: bool = field(
+        default=False, metadata={"description": "keep a finished run's checkpoints (a failed run always keeps them)"}
+    )
     llm_timeout_s: float = field(default=30.0, metadata={"description": "per-request model timeout"})
     llm_max_attempts: int = field(default=3, metadata={"description": "attempts per call on 429/5xx/timeout"})
     prompts_dir: str | None = field(default=None, metadata={"description": "folder overriding prompt files"})
