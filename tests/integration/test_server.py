@@ -1,0 +1,129 @@
+"""The LangGraph server path: `langgraph dev` (the `[server]` extra) serves the graph of `langgraph.json` on
+127.0.0.1, offline; a client classifies a JD through `langgraph_sdk` (wait and stream), a bad input is a failed
+run, and when the server stops, the embedded PostgreSQL it started stops too.
+
+The server gets its own JDGRAPH_HOME, so that the embedded database has no other user and its stop is observable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.rust_jd import RUST_JD
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parents[2]
+LANGGRAPH = Path(sys.executable).parent / "langgraph"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    if not LANGGRAPH.exists() and shutil.which("langgraph") is None:
+        pytest.fail('langgraph-cli is not installed: pip install -e ".[dev,server]"')
+    home = tmp_path_factory.mktemp("server-home")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "JDGRAPH_HOME": str(home),
+        "LANGGRAPH_CLI_NO_ANALYTICS": "1",
+        "LANGSMITH_TRACING": "false",
+        "JDGRAPH_DB_SCHEMA": "jdgraph",
+    }
+    env.pop("DATABASE_URL", None)
+    log = (home / "server.log").open("wb")
+    binary = str(LANGGRAPH if LANGGRAPH.exists() else "langgraph")
+    proc = subprocess.Popen(
+        [binary, "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"langgraph dev exited: {(home / 'server.log').read_text(errors='replace')[-3000:]}")
+            time.sleep(1)
+    else:
+        pytest.fail("langgraph dev did not answer /ok within 180 s")
+    yield url, home, proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    log.close()
+
+
+def test_classify_through_the_sdk_wait_and_stream(server) -> None:  # type: ignore[no-untyped-def]
+    from langgraph_sdk import get_sync_client
+
+    url, home, _ = server
+    client = get_sync_client(url=url)
+    out = client.runs.wait(None, "jdgraph", input={"jd_text": RUST_JD})  # default context, no run_id
+    assert isinstance(out, dict) and "__error__" not in out, out
+    result = out["result"]
+    assert result["decision"]["chosen_role"]["slug"] == "systems-software-engineer"
+    assert any(p["kind"] == "run" and p["outcome"] == "saved" for p in result["persistence"])
+    nodes = [
+        next(iter(chunk.data))
+        for chunk in client.runs.stream(
+            None, "jdgraph", input={"jd_text": RUST_JD}, context={"persist": False}, stream_mode="updates"
+        )
+        if chunk.event == "updates" and isinstance(chunk.data, dict) and chunk.data
+    ]
+    assert {"parse", "extract", "match", "persist"} <= set(nodes)
+    listed = subprocess.run(
+        [sys.executable, "-m", "jdgraph.cli", "runs", "show", result["run_id"], "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JDGRAPH_HOME": str(home), "JDGRAPH_DB_SCHEMA": "jdgraph"},
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr  # the run was persisted in the server's catalog
+
+
+def test_a_bad_input_is_a_failed_run(server) -> None:  # type: ignore[no-untyped-def]
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=server[0])
+    thread = client.threads.create()
+    run = client.runs.create(thread["thread_id"], "jdgraph", input={"jd_text": "x", "run_id": "not-a-uuid"})
+    client.runs.join(thread["thread_id"], run["run_id"])
+    assert client.runs.get(thread["thread_id"], run["run_id"])["status"] == "error"
+
+
+def test_stopping_the_server_stops_its_embedded_database(server) -> None:  # type: ignore[no-untyped-def]
+    _, home, proc = server
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    pid_file = home / "pgdata" / "postmaster.pid"
+    deadline = time.time() + 30
+    while pid_file.exists() and time.time() < deadline:
+        time.sleep(0.5)
+    assert not pid_file.exists(), (home / "server.log").read_text(errors="replace")[-3000:]
