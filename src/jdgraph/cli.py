@@ -6,6 +6,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from datetime import UTC
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -513,20 +514,18 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> 
 def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20, catalog: CatalogOption = None) -> None:
     """The most recent runs."""
     rows = _catalog(catalog).runs.list_runs(limit)
-    table = Table(title="runs")
-    table.add_column("run id", no_wrap=True, min_width=36)  # whole: `runs show` takes it, or its start
-    for col in ("status", "title", "role", "confidence", "created"):
-        table.add_column(col)
+    # Two lines a run, not a table: the whole id (what `runs show` takes) and the title stay readable at 80
+    # columns, where a six-column table cut both.
+    if not rows:
+        console.print("no runs yet")
     for r in rows:
-        table.add_row(
-            str(r["run_id"]),
-            r["status"],
-            cell(r["title"] or ""),
-            cell(r["chosen_role"] or ""),
-            f"{r['confidence'] or 0:.2f}",
-            r["created_at"].isoformat(timespec="seconds"),
+        console.print(
+            f"[bold]{r['run_id']}[/]  {r['status']:<9}  {r['confidence'] or 0:.2f}  "
+            f"{r['created_at'].astimezone(UTC).strftime('%Y-%m-%d %H:%M')} UTC",
+            highlight=False,
         )
-    console.print(table)
+        role = r["chosen_role"] or "no catalog role"
+        console.print(f"    {safe(r['title'] or '(untitled)')} → {safe(role)}", highlight=False, soft_wrap=False)
 
 
 @runs_app.command("show")
