@@ -46,6 +46,8 @@ class RunWrite:
     proposals: list[Proposal] = field(default_factory=list)
     collision: dict[str, Any] = field(default_factory=dict)
     jd_vector: np.ndarray | None = None
+    quarantined: bool = False
+    """Instruction-like text in the JD: the run is saved, but no centroid moves."""
 
 
 @dataclass
@@ -174,6 +176,8 @@ class RunStore:
 
     def _update_centroid(self, conn: Any, run: RunWrite, role_id: int | None) -> WriteOutcome:
         item = f"{run.chosen_role} centroid"
+        if run.quarantined:
+            return WriteOutcome(item, "centroid", "skipped: quarantined run (instruction-like text)")
         if role_id is None or not run.confirmed_role or run.jd_vector is None:
             return WriteOutcome(item, "centroid", "skipped: no confirmed role")
         first = conn.execute(

@@ -31,6 +31,7 @@ from jdgraph.graph.schemas import (
     RoleSignal,
 )
 from jdgraph.graph.state import State
+from jdgraph.graph.text import instruction_like
 
 
 def input_hash(text: str) -> str:
@@ -133,13 +134,23 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if bullet_vectors is None
         else _new_kras(catalog, bullets[:30], bullet_vectors[:30], decision.chosen_role.slug, ctx.new_kra_threshold)
     )
-    queued = [] if rejected else _queue_items(state, decision, ctx, new_kras)
+    # Instruction-like text (prompt injection) quarantines the run: it is saved and shown, but it proposes nothing
+    # for review and moves no centroid, so hostile text cannot reach the catalog unseen.
+    suspect = [] if rejected else instruction_like(state.text or state.jd_text)
+    warnings = list(state.warnings)
+    if suspect:
+        warnings.append(
+            "quarantined: the JD holds instruction-like text ("
+            + "; ".join(repr(x[:60]) for x in suspect[:3])
+            + "); nothing was queued for review and no centroid or link was learned"
+        )
+    queued = [] if rejected or suspect else _queue_items(state, decision, ctx, new_kras)
     outcomes: list[PersistOutcome] = []
     if not ctx.persist:
         outcomes.append(PersistOutcome(item=state.run_id, kind="run", outcome="skipped: persistence disabled"))
     else:
         jd_vector = None if bullet_vectors is None else _jd_vector(state, catalog, bullet_vectors)
-        outcomes = _write(state, catalog, ctx, parsed, decision, queued, rejected, jd_vector)
+        outcomes = _write(state, catalog, ctx, parsed, decision, queued, rejected, jd_vector, bool(suspect))
     timings = {**state.timings_ms, "persist": _ms(t0)}
     calls = [LLMCallRecord.model_validate(c) for c in state.llm_calls]
     result = ClassificationResult(
@@ -155,7 +166,7 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         llm_calls=calls,
         llm_cost_usd=round(sum(c.cost_usd for c in calls), 6),
         node_timings_ms=timings,
-        warnings=state.warnings,
+        warnings=warnings,
     )
     if ctx.persist and outcomes and outcomes[0].outcome == "saved":
         catalog.runs.store_result(state.run_id, result.model_dump(mode="json"), timings)
@@ -176,6 +187,7 @@ def _write(
     queued: list[QueuedItem],
     rejected: bool,
     jd_vector: np.ndarray | None,  # embedded before the transaction takes any lock
+    quarantined: bool = False,
 ) -> list[PersistOutcome]:
     confirmed = bool(decision.chosen_role.slug) and not decision.is_new_role
     outcomes: list[PersistOutcome] = []
@@ -196,7 +208,9 @@ def _write(
     learn: list[str] = []
     for dim_slug, skill_slugs in sorted(dim_skills.items()):
         item = f"{decision.chosen_role.slug} ↔ {dim_slug}"
-        if not confirmed:
+        if quarantined:
+            outcomes.append(PersistOutcome(item=item, kind="role_dimension", outcome="skipped: quarantined run"))
+        elif not confirmed:
             outcomes.append(PersistOutcome(item=item, kind="role_dimension", outcome="skipped: no confirmed role"))
         elif len(skill_slugs) < ctx.learn_dimension_min_skills:
             outcomes.append(
@@ -234,6 +248,7 @@ def _write(
             proposals=[Proposal(q.kind, q.key, q.payload) for q in queued],
             collision=state.collision,
             jd_vector=jd_vector,
+            quarantined=quarantined,
         )
     )
     if written and written[0].outcome != "saved":
