@@ -198,3 +198,20 @@ def test_llm_enrichment_with_invented_evidence_or_bad_label_falls_back(catalog, 
     assert result.llm_calls[-1].outcome == "fallback"
     assert any("rule-based enrichment" in w for w in result.warnings)
     assert result.enrichment is not None and result.enrichment.nature_of_work != "Vibes"
+
+
+def test_every_llm_call_carries_its_steps_token_cap(catalog, stub: StubOpenAI) -> None:
+    """Without a cap a looping model ran until the timeout (7,647 tokens in one adjudicate verdict)."""
+    stub.script = [{"json": PARSED}, {"json": EXTRACTED}]
+    _classify(
+        parse_model="openai:gpt-4.1-mini", extract_model="openai:gpt-4.1-mini", persist=False, extract_max_tokens=321
+    )
+    caps = [r.get("max_completion_tokens", r.get("max_tokens")) for r in stub.requests[:2]]
+    assert caps == [1200, 321]
+
+
+def test_a_model_rejection_alone_does_not_end_a_run(catalog, stub: StubOpenAI) -> None:
+    stub.script = [{"json": {**PARSED, "jd_type": "reject", "reject_reason": "looks like spam"}}]
+    result = _classify(parse_model="openai:gpt-4.1-mini", persist=False)
+    assert result.status == "completed" and result.decision.chosen_role.slug == "registered-nurse"
+    assert any("the model rejected the text (looks like spam)" in w for w in result.warnings)

@@ -106,6 +106,12 @@ class Context:
         default=False, metadata={"description": "keep a finished run's checkpoints (a failed run always keeps them)"}
     )
     llm_timeout_s: float = field(default=30.0, metadata={"description": "per-request model timeout"})
+    parse_max_tokens: int = field(default=1200, metadata={"description": "answer cap of the parse call"})
+    extract_max_tokens: int = field(default=1500, metadata={"description": "answer cap of the extract call"})
+    adjudicate_max_tokens: int = field(
+        default=600, metadata={"description": "answer cap of each adjudicate call (tool rounds and verdict)"}
+    )
+    enrich_max_tokens: int = field(default=800, metadata={"description": "answer cap of the enrich call"})
     llm_max_attempts: int = field(default=3, metadata={"description": "attempts per call on 429/5xx/timeout"})
     prompts_dir: str | None = field(default=None, metadata={"description": "folder overriding prompt files"})
     repeat_index: int = field(default=0, metadata={"description": "evals: which repeat (and recording) this run is"})

@@ -54,11 +54,14 @@ def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:
     return round((input_tokens * prices[0] + output_tokens * prices[1]) / 1_000_000, 6)
 
 
-def make_chat_model(spec: str, *, timeout_s: float, headers: dict[str, str] | None = None) -> BaseChatModel | None:
+def make_chat_model(
+    spec: str, *, timeout_s: float, headers: dict[str, str] | None = None, max_tokens: int | None = None
+) -> BaseChatModel | None:
     """``provider:model`` → a chat model (no client-side retries); ``none`` → None.
 
     ``headers`` go with every request (OpenAI-compatible servers): jdgraph sends the prompt's name@version and the
-    eval repeat index, which the evaluation's cassette server keys recordings on; providers ignore them."""
+    eval repeat index, which the evaluation's cassette server keys recordings on; providers ignore them.
+    ``max_tokens`` caps each answer: a model that loops stops there instead of at the timeout or the context."""
     if not spec or spec.lower() == "none":
         return None
     if ":" not in spec:
@@ -70,12 +73,17 @@ def make_chat_model(spec: str, *, timeout_s: float, headers: dict[str, str] | No
             from langchain_openai import ChatOpenAI
 
             return ChatOpenAI(
-                model=name, temperature=0, max_retries=0, timeout=timeout_s, default_headers=headers or None
+                model=name,
+                temperature=0,
+                max_retries=0,
+                timeout=timeout_s,
+                default_headers=headers or None,
+                max_completion_tokens=max_tokens,
             )
         # Other providers through LangChain's init_chat_model (needs `langchain` and the provider package).
         from langchain.chat_models import init_chat_model
 
-        return init_chat_model(spec, temperature=0, max_retries=0, timeout=timeout_s)
+        return init_chat_model(spec, temperature=0, max_retries=0, timeout=timeout_s, max_tokens=max_tokens)
     except ImportError as exc:
         raise ConfigError(f"model {spec!r} needs a package that is not installed: {exc}") from exc
     except Exception as exc:  # provider packages raise their own types for missing keys

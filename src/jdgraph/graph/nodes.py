@@ -77,7 +77,12 @@ def _model_and_prompt(node: str, spec: str, ctx: Context) -> tuple[BaseChatModel
     if not spec or spec.lower() == "none":
         return None
     prompt = load_prompt(node, ctx.prompts_dir)
-    model = make_chat_model(spec, timeout_s=ctx.llm_timeout_s, headers=_llm_headers(prompt.ref, ctx))
+    model = make_chat_model(
+        spec,
+        timeout_s=ctx.llm_timeout_s,
+        headers=_llm_headers(prompt.ref, ctx),
+        max_tokens=int(getattr(ctx, f"{node}_max_tokens")),
+    )
     return (model, prompt) if model is not None else None
 
 
@@ -145,6 +150,14 @@ def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         title=state.title,
     )
     deterministic = deterministic_parse(text, title=state.title, company=state.company, catalog=catalog)
+    if parsed is not None and parsed.jd_type == "reject" and deterministic.jd_type == "pass":
+        # A model's rejection alone never ends a run: small models reject real JDs. The catalog-grounded gate
+        # passes this text, so the run goes on and the disagreement is shown.
+        warnings.append(
+            f"parse: the model rejected the text ({parsed.reject_reason or 'no reason given'}) but the "
+            "deterministic gate passes it as a job description; continued with the deterministic parse"
+        )
+        parsed = None
     if parsed is None:
         parsed = deterministic
     else:
