@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from functools import wraps
 from pathlib import Path
@@ -39,10 +40,31 @@ CatalogOption = Annotated[
 
 
 def _catalog(name: str | None) -> Any:
-    """The named catalog (default: JDGRAPH_CATALOG, else starter), opened once per process."""
+    """The named catalog (default: JDGRAPH_CATALOG, else starter), opened once per process. Opening it the first
+    time builds the starter catalog (a minute or more on a slow machine): that shows as progress bars on stderr."""
     from jdgraph.catalog.registry import default_catalog_name, get_catalog
 
-    return get_catalog(name or default_catalog_name())
+    with _stage_bars() as progress:
+        return get_catalog(name or default_catalog_name(), progress=progress)
+
+
+@contextmanager
+def _stage_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback (stage, done, total) that draws one bar a stage on stderr, gone when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as bar:  # fmt: skip
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        yield progress
 
 
 def handle_errors(func: F) -> F:
@@ -164,24 +186,12 @@ def catalog_import(
 
 
 def _import(importer: Any, name: str, *, force: bool, complete: bool) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from jdgraph.catalog.registry import forget_catalogs, open_catalog
     from jdgraph.catalog.writer import CatalogWriter
 
-    with Progress(
-        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True,
-    ) as bar:  # fmt: skip
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total or None)
-            bar.update(tasks[stage], completed=done, total=total or None)
-
+    with _stage_bars() as progress:
         catalog = open_catalog(name, require_content=False, progress=progress)
-        bar.add_task(f"reading {importer.source} files", total=None)
+        progress(f"reading {importer.source} files", 0, 0)
         bundle = importer.bundle()
         report = CatalogWriter(catalog.db, catalog.embeddings, progress=progress).apply(
             bundle, force=force, complete=complete

@@ -85,15 +85,16 @@ def open_catalog(
     return catalog
 
 
-def get_catalog(name: str | None = None) -> Catalog:
-    """The process's open catalog ``name`` (default: ``JDGRAPH_CATALOG`` or ``starter``), opened on first use."""
+def get_catalog(name: str | None = None, *, progress: Progress | None = None) -> Catalog:
+    """The process's open catalog ``name`` (default: ``JDGRAPH_CATALOG`` or ``starter``), opened on first use
+    (``progress`` then hears of each stage of building it)."""
     name = name or default_catalog_name()
     settings = DatabaseSettings.from_env(schema=catalog_schema(name))
     key = (name, settings.schema, settings.url)
     with _lock:
         catalog = _open.get(key)
         if catalog is None:
-            catalog = open_catalog(name, db=Database(settings))
+            catalog = open_catalog(name, db=Database(settings), progress=progress)
             _open[key] = catalog
         return catalog
 
