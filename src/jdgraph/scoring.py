@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -323,7 +324,16 @@ def confidence(signals: Sequence[RoleSignal], params: ScoringParams) -> float:
 
 
 def confidence_from(top: float, margin: float, params: ScoringParams) -> float:
-    """A logistic in the fused score, scaled down when the lead over the runner-up is under
-    ``confidence_full_margin``. Its three constants are fitted to labelled ads by ``jdgraph eval calibrate``."""
-    base = 1 / (1 + math.exp(-params.confidence_slope * (top - params.confidence_center)))
-    return round(base * (0.55 + 0.45 * min(1.0, max(margin, 0.0) / params.confidence_full_margin)), 4)
+    """:func:`confidence_curve` for one candidate, rounded as results report it."""
+    value = confidence_curve(
+        top, margin, params.confidence_center, params.confidence_slope, params.confidence_full_margin
+    )
+    return round(float(value), 4)
+
+
+def confidence_curve(top: Any, margin: Any, center: Any, slope: Any, full_margin: Any) -> Any:
+    """A logistic in the fused score, scaled down when the lead over the runner-up is under ``full_margin``. Works
+    on floats and on broadcasting numpy arrays alike (``jdgraph eval calibrate`` scores a whole grid of constants
+    at once), so the curve has this one definition."""
+    base = 1 / (1 + np.exp(-slope * (top - center)))
+    return base * (0.55 + 0.45 * np.minimum(1.0, np.maximum(margin, 0.0) / full_margin))

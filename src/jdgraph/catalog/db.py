@@ -55,7 +55,7 @@ def checked_url(url: str) -> str:
         psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        password = _password_of_text(url)
+        password = _password_of(url)
         if password:
             reason = reason.replace(password, "***")
         raise ConfigError(
@@ -63,15 +63,6 @@ def checked_url(url: str) -> str:
             setting="DATABASE_URL",
         ) from None
     return url
-
-
-def _password_of_text(url: str) -> str | None:
-    """The password of a URL that may not parse: what :func:`redact_url` would hide."""
-    m = (_URL_PASSWORD if "://" in url else _BARE_PASSWORD).match(url) or _KV_PASSWORD.search(url)
-    if m is None:
-        return None
-    value = m.group("pw") if "pw" in m.groupdict() else m.group(2)
-    return value.strip("'") or None
 
 
 def _describe_target(url: str) -> str:
@@ -86,10 +77,13 @@ def _describe_target(url: str) -> str:
 
 
 def _password_of(url: str) -> str | None:
+    """The password of a conninfo, to scrub from error messages; of one that does not parse, what
+    :func:`redact_url` would hide."""
     try:
         pw = psycopg.conninfo.conninfo_to_dict(url).get("password")
     except psycopg.ProgrammingError:
-        return None
+        m = (_URL_PASSWORD if "://" in url else _BARE_PASSWORD).match(url) or _KV_PASSWORD.search(url)
+        pw = (m.group("pw") if "pw" in m.groupdict() else m.group(2)).strip("'") if m else None
     return str(pw) if pw else None
 
 

@@ -152,9 +152,6 @@ class Catalog:
                     results[i] = SkillMatch(term=cleaned[i], score=top.score if top else 0.0, candidates=candidates)
         return [r for r in results if r is not None]
 
-    def _nearest_skills(self, vector: np.ndarray, *, k: int) -> list[SkillCandidate]:
-        return self.nearest_skills_batch(vector[None, :], k=k)[0]
-
     def nearest_skills_batch(self, vectors: np.ndarray, *, k: int) -> list[list[SkillCandidate]]:
         """For each vector, the top-k skills by their best alias embedding (several aliases of one skill count
         once). One round trip for the whole batch: each vector's neighbours come from a LATERAL index scan."""

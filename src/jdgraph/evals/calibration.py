@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from jdgraph.evals.dev import DevCase, case_correct, expected_calibration_error
-from jdgraph.scoring import ScoringParams, confidence_from
+from jdgraph.scoring import ScoringParams, confidence_curve, confidence_from
 
 CENTERS = np.round(np.arange(0.20, 0.70, 0.01), 2)
 SLOPES = np.arange(2.0, 31.0, 1.0)
@@ -59,11 +59,12 @@ def points_from_cases(cases: Sequence[DevCase], adjudicated_factor: float) -> li
 def _grid_confidences(points: Sequence[CalibrationPoint]) -> np.ndarray:
     """Confidence of every point under every grid setting: shape (centers, slopes, margins, points)."""
     top = np.array([p.top for p in points])
-    margin = np.clip(np.array([p.margin for p in points]), 0.0, None)
+    margin = np.array([p.margin for p in points])
     factor = np.array([p.factor for p in points])
-    base = 1 / (1 + np.exp(-SLOPES[None, :, None, None] * (top - CENTERS[:, None, None, None])))
-    scale = 0.55 + 0.45 * np.minimum(1.0, margin / FULL_MARGINS[None, None, :, None])
-    return base * scale * factor
+    grid = confidence_curve(
+        top, margin, CENTERS[:, None, None, None], SLOPES[None, :, None, None], FULL_MARGINS[None, None, :, None]
+    )
+    return np.asarray(grid) * factor
 
 
 def _best(points: Sequence[CalibrationPoint]) -> tuple[float, float, float, float]:

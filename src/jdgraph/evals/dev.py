@@ -159,10 +159,10 @@ def _r_precision_at(case: DevCase, k: int) -> float:
 
 
 # -- suites -------------------------------------------------------------------------------------------------------
-def _take(rows: Sequence[T], limit: int | None, slice_size: int | bool | None) -> list[T]:
-    """The CI slice when asked for, else the first ``limit`` rows, else all."""
-    if slice_size:
-        return fixed_slice(rows, int(slice_size))
+def _take(rows: Sequence[T], suite: str, limit: int | None, ci_slice: bool) -> list[T]:
+    """The suite's CI slice when asked for, else the first ``limit`` rows, else all."""
+    if ci_slice:
+        return fixed_slice(rows, CI_SLICE[suite])
     return list(rows[:limit] if limit else rows)
 
 
@@ -172,7 +172,7 @@ def run_hahu(
     from jdgraph.api import BatchItem, classify_many
 
     rows = [json.loads(line) for line in data_path("hahu-dev").read_text(encoding="utf-8").splitlines() if line]
-    rows = _take(rows, limit, ci_slice and CI_SLICE["hahu-dev"])
+    rows = _take(rows, "hahu-dev", limit, ci_slice)
     items = [BatchItem(r["id"], r["description"] or r["title"], r["title"]) for r in rows]
     cases = []
     outcomes = classify_many(items, concurrency=concurrency, **{**context, "catalog": catalog_name, "persist": False})
@@ -218,7 +218,7 @@ def run_titles(
     params = Context.from_env(**{**context, "catalog": catalog_name}).scoring()
     with data_path("titles-dev").open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    rows = _take(rows, limit, ci_slice and CI_SLICE["titles-dev"])
+    rows = _take(rows, "titles-dev", limit, ci_slice)
     catalog.embeddings.embed_array(list(dict.fromkeys(r["title"] for r in rows)))  # one batch, cached
     cases = []
     for i, row in enumerate(rows):
@@ -240,7 +240,7 @@ def run_sentences(
             gold.setdefault(row["sentence"], set())
             if row["label"] and row["label"] != NO_LABEL:
                 gold[row["sentence"]].add(row["label"])
-    sentences = _take([s for s, labels in gold.items() if labels], limit, ci_slice and CI_SLICE[suite])
+    sentences = _take([s for s, labels in gold.items() if labels], suite, limit, ci_slice)
     catalog.embeddings.embed_array(sentences)
     cases = []
     for i, sentence in enumerate(sentences):
@@ -266,7 +266,7 @@ def run_skillspan(
     from jdgraph.api import BatchItem, classify_many
 
     rows = [json.loads(line) for line in data_path("skillspan-dev").read_text(encoding="utf-8").splitlines() if line]
-    rows = _take(rows, limit, ci_slice and CI_SLICE["skillspan-dev"])
+    rows = _take(rows, "skillspan-dev", limit, ci_slice)
     items = [BatchItem(r["id"], r["text"]) for r in rows]
     counts: dict[str, float] = defaultdict(float)
     cases = []

@@ -294,12 +294,13 @@ def dev_html_report(run: DevRun) -> str:
             f"ECE {run.metrics.get('ece', 0.0):.3f} over {len(scored)} cases.</p>"
             f'<img alt="reliability diagram" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
         )
+    misses = _dev_misses(run)
     rows = "".join(
         f"<tr><td>{esc(c.id)}</td><td>{esc(str(c.detail.get('title') or c.detail.get('sentence') or ''))[:200]}</td>"
         f"<td>{esc(str(c.detail.get('expected_label') or ', '.join(c.expected)))}</td>"
         f"<td>{esc(c.error or ', '.join(c.ranked[:3]))}</td>"
         f"<td>{'' if c.confidence is None else f'{c.confidence:.2f}'}</td></tr>"
-        for c in _dev_misses(run)
+        for c in misses
     )
     sources = esc(", ".join(f"{k} {v}" for k, v in run.catalog_sources.items()))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>jdgraph dev suite {esc(run.suite)}</title>
@@ -310,7 +311,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 {run.cases} cases ({esc(run.selection)}) · wall {run.wall_s:.1f} s</p>
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
 {diagram}
-<h2>Misses (first {len(_dev_misses(run))})</h2>
+<h2>Misses (first {len(misses)})</h2>
 <table><tr><th>case</th><th>input</th><th>expected</th><th>got (top 3)</th><th>confidence</th></tr>{rows}</table>
 </body></html>
 """

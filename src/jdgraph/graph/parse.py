@@ -351,9 +351,8 @@ def strip_possessive(phrase: str) -> str:
     return re.sub(r"['’]s$", "", phrase.rstrip("'’"))
 
 
-def lexical_match_case(row: dict[str, Any]) -> bool | None:
-    """How the extractor may find an alias in JD text: ``None`` when never (it stays searchable by embedding),
-    else whether only its exact casing counts.
+def lexical_match_case(row: dict[str, Any]) -> bool:
+    """Whether the extractor finds an alias in JD text only in its exact casing.
 
     Curated aliases are trusted as stored. A taxonomy's short all-capitals alias ("IT" for computer technology,
     "SEN") matches only as written, so the pronoun "it" is not a skill. Dropping a taxonomy's one-word ordinary
@@ -375,11 +374,9 @@ class CatalogIndex:
         titles = catalog.role_title_texts()
         self.aliases: dict[str, list[dict[str, object]]] = {}
         for r in rows:
-            match_case = lexical_match_case(r)
-            if match_case is not None:
-                self.aliases.setdefault(r["alias_norm"], []).append(
-                    {**r, "match_case": match_case, "words": len(str(r["alias"]).split())}
-                )
+            self.aliases.setdefault(r["alias_norm"], []).append(
+                {**r, "match_case": lexical_match_case(r), "words": len(str(r["alias"]).split())}
+            )
         self.max_words = max((len(str(r["alias"]).split()) for r in rows), default=1)
         # Sorted alias keys, for a prefix test: the extractor skips JD positions whose token cannot begin any
         # alias key (keys drop separators, so "Multi threading" reaches "multithreading" token by token).
