@@ -573,10 +573,12 @@ def runs_show(
         _print_result(result)
 
 
-# Registered last: the eval commands reuse handle_errors from this module.
+# Registered last: the eval and review commands reuse handle_errors from this module.
 from jdgraph.evals.cli import eval_app  # noqa: E402
+from jdgraph.review_cli import review_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
+app.add_typer(review_app, name="review")
 
 
 def _show_version(value: bool) -> None:

@@ -100,6 +100,12 @@ class NotFoundError(CatalogError):
         self.key = key
 
 
+class ReviewConflictError(CatalogError):
+    """A review decision that contradicts the item's state (approving a rejected item, merging across kinds)."""
+
+    exit_code = 7
+
+
 class PromptError(JdgraphError):
     """A prompt template is missing or was rendered with a missing variable."""
 

@@ -28,6 +28,7 @@ from jdgraph.catalog.models import (
     SkillRef,
 )
 from jdgraph.catalog.normalize import normalize_alias
+from jdgraph.catalog.review import ReviewStore
 from jdgraph.catalog.runs import RunStore
 from jdgraph.errors import InputError, NotFoundError
 
@@ -85,6 +86,7 @@ class Catalog:
         if not isinstance(embeddings, CachedEmbeddings):
             embeddings = CachedEmbeddings(CoalescingEmbeddings(embeddings), db)
         self.embeddings = embeddings
+        self.review = ReviewStore(db, embeddings)
         self._derived: dict[str, tuple[str, object]] = {}  # see cached()
 
     # -- skills ---------------------------------------------------------------------------------------------
@@ -283,6 +285,16 @@ class Catalog:
         if row is None:
             raise NotFoundError(f"no role with slug {slug!r}", kind="role", key=slug)
         return _role(row)
+
+    def role_dimension_slugs(self, role: str) -> set[str]:
+        """The dimensions a role is linked to (any source)."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                """SELECT d.slug FROM role_dimensions rd JOIN dimensions d ON d.id = rd.dimension_id
+                   JOIN roles r ON r.id = rd.role_id WHERE r.slug = %s""",
+                (role,),
+            ).fetchall()
+        return {r["slug"] for r in rows}
 
     def role_kras(self, role: str) -> list[Kra]:
         ref = self.get_role(role)

@@ -1,4 +1,5 @@
-"""The run side of a catalog: runs, LLM calls, the review queue, the collision log, learned links and centroids.
+"""The run side of a catalog: runs, LLM calls, the review queue (proposals only: the catalog itself
+changes through :mod:`jdgraph.catalog.review`), the collision log and centroids.
 
 :meth:`RunStore.save_run` writes everything a run produced in one transaction, idempotent by run id: the run row
 goes first with ``ON CONFLICT DO NOTHING``, and when it already exists (a retried or resumed persist node)
@@ -28,7 +29,7 @@ class Proposal:
 
 @dataclass
 class RunWrite:
-    """What persist hands the store. Policy (which links to learn, what to queue) is decided before."""
+    """What persist hands the store. Policy (what to propose for review) is decided before."""
 
     run_id: str
     status: str
@@ -41,8 +42,6 @@ class RunWrite:
     llm_calls: list[dict[str, Any]] = field(default_factory=list)
     confirmed_role: bool = False
     """A chosen role that is not a provisional new-role fallback: only then are links and the centroid touched."""
-    learn_dimensions: list[str] = field(default_factory=list)
-    """Dimension slugs persist wants linked to the role (if not linked yet)."""
     proposals: list[Proposal] = field(default_factory=list)
     collision: dict[str, Any] = field(default_factory=dict)
     jd_vector: np.ndarray | None = None
@@ -110,34 +109,13 @@ class RunStore:
                 else None
             )
             role_id = role_row["id"] if role_row else None
-            if role_id is not None and run.confirmed_role and run.learn_dimensions:
-                linked = {
-                    r["slug"]
-                    for r in conn.execute(
-                        """SELECT d.slug FROM role_dimensions rd JOIN dimensions d ON d.id = rd.dimension_id
-                           WHERE rd.role_id = %s""",
-                        (role_id,),
-                    ).fetchall()
-                }
-                for slug in sorted(run.learn_dimensions):
-                    item = f"{run.chosen_role} ↔ {slug}"
-                    if slug in linked:
-                        out.append(WriteOutcome(item, "role_dimension", "already linked"))
-                        continue
-                    conn.execute(
-                        """INSERT INTO role_dimensions (role_id, dimension_id, importance, weight, source, run_id)
-                           SELECT %s, id, 'optional', 0.3, 'learned', %s FROM dimensions WHERE slug = %s
-                           ON CONFLICT DO NOTHING""",
-                        (role_id, run.run_id, slug),
-                    )
-                    out.append(WriteOutcome(item, "role_dimension", "saved"))
             for p in sorted(run.proposals, key=lambda p: (p.kind, p.key)):  # one lock order across runs
                 row = conn.execute(
                     """INSERT INTO review_queue (kind, proposal_key, payload, first_run_id, last_run_id)
                        VALUES (%s, %s, %s, %s, %s)
                        ON CONFLICT (kind, proposal_key) DO UPDATE SET last_run_id = EXCLUDED.last_run_id,
                            updated_at = now()
-                       RETURNING id""",
+                       RETURNING id, status""",
                     (p.kind, p.key, json.dumps(p.payload), run.run_id, run.run_id),
                 ).fetchone()
                 assert row is not None
@@ -153,11 +131,16 @@ class RunStore:
                            WHERE queue_id = %s) WHERE id = %s""",
                         (row["id"], row["id"]),
                     )
-                out.append(
-                    WriteOutcome(
-                        f"{p.kind}: {p.key}", "review_queue", "queued" if counted else "already counted for this text"
-                    )
-                )
+                # A decided item is never re-opened: a rejected proposal stays rejected however often it recurs.
+                said = {
+                    "pending": "queued" if counted else "already counted for this text",
+                    "rejected": "not re-queued: a reviewer rejected it",
+                    "approved": "not re-queued: already approved",
+                    "merged": "counted towards the item it was merged into",
+                }[row["status"]]
+                if row["status"] == "merged" and counted:
+                    self._count_into_merged(conn, row["id"], run)
+                out.append(WriteOutcome(f"{p.kind}: {p.key}", "review_queue", said))
             if run.collision:
                 conn.execute(
                     """INSERT INTO alias_collisions (run_id, alias, candidates, chosen_role, reason)
@@ -174,8 +157,32 @@ class RunStore:
             out.append(self._update_centroid(conn, run, role_id))
         return out
 
+    @staticmethod
+    def _count_into_merged(conn: Any, queue_id: int, run: RunWrite) -> None:
+        """A proposal merged into another keeps counting there (following the merge chain to a live item)."""
+        target = conn.execute(
+            """WITH RECURSIVE chain(id, merged_into, depth) AS (
+                   SELECT id, merged_into, 0 FROM review_queue WHERE id = %s
+                   UNION ALL SELECT q.id, q.merged_into, c.depth + 1 FROM review_queue q
+                   JOIN chain c ON q.id = c.merged_into WHERE c.depth < 20)
+               SELECT id FROM chain WHERE merged_into IS NULL LIMIT 1""",
+            (queue_id,),
+        ).fetchone()
+        if target is None:
+            return
+        conn.execute(
+            """INSERT INTO review_queue_runs (queue_id, run_id, input_hash) VALUES (%s, %s, %s)
+               ON CONFLICT DO NOTHING""",
+            (target["id"], run.run_id, run.input_hash),
+        )
+        conn.execute(
+            """UPDATE review_queue SET occurrences = (SELECT count(*) FROM review_queue_runs WHERE queue_id = %s),
+                   last_run_id = %s, updated_at = now() WHERE id = %s""",
+            (target["id"], run.run_id, target["id"]),
+        )
+
     def _update_centroid(self, conn: Any, run: RunWrite, role_id: int | None) -> WriteOutcome:
-        item = f"{run.chosen_role} centroid"
+        item = f"{run.chosen_role or 'no role'} centroid"
         if run.quarantined:
             return WriteOutcome(item, "centroid", "skipped: quarantined run (instruction-like text)")
         if role_id is None or not run.confirmed_role or run.jd_vector is None:

@@ -47,6 +47,13 @@ _TITLE_IN_TEXT = re.compile(
     r"(?i:(?:experienced|talented|skilled|motivated|passionate|dedicated|qualified|exceptional|senior)\s+)*"
     rf"(?P<title>(?:[A-Z][\w+#./&-]*\s+){{0,4}}(?:{_ROLE_NOUNS})s?)\b"
 )
+_COMPANY_LINE = re.compile(
+    r"^\s*(?:company|employer|organi[sz]ation|hiring company)\s*(?:name)?\s*[:\-–]\s*(?P<name>[^\n]{2,80}?)\s*$",
+    re.I | re.M,
+)
+# "Berlin, Germany": a capitalised name of one to three words right before a country, separated by a comma.
+_CITY_BEFORE = re.compile(r"(?P<city>[A-Z][\w.'’-]+(?:[ -][A-Z][\w.'’-]+){0,2}),\s*$")
+_NOT_A_CITY = {"remote", "hybrid", "onsite", "on-site", "location", "locations", "office", "headquarters", "hq"}
 _TITLE_LINE = re.compile(r"^\s*(?:job\s+title|title|position|role)\s*[:\-–]\s*(?P<title>.{3,80})$", re.I | re.M)
 _EXPERIENCE = re.compile(
     r"(?P<min>\d{1,2}(?:\.\d)?)\s*(?:\+|plus)?\s*(?:(?:-|–|to)\s*(?P<max>\d{1,2}))?\s*\+?\s*"
@@ -226,7 +233,30 @@ def find_title(text: str, catalog_titles: set[str]) -> str | None:
     m = _TITLE_IN_TEXT.search(text)
     if m:
         return m.group("title").strip()
+    return _title_named_again(text)
+
+
+def _title_named_again(text: str) -> str | None:
+    """A short first line that the text names again ("Beekeeper" … "hiring a seasonal beekeeper"): a title whose
+    noun is in no list (role nouns, the catalog's titles)."""
+    first = next((ln.strip().strip("#*_ ").strip() for ln in text.split("\n") if ln.strip()), "")
+    words = first.split()
+    if not 1 <= len(words) <= 5 or first.endswith((".", ":", "!", "?")) or not first[:1].isupper():
+        return None
+    head = words[-1].strip(",;()").casefold()
+    rest = text[text.find(first) + len(first) :]
+    if len(head) >= 4 and re.search(rf"\b{re.escape(head)}s?\b", rest, re.I):
+        return first
     return None
+
+
+def city_before(text: str, position: int) -> str | None:
+    """The city written right before a country mention at ``position`` ("Berlin, Germany"), if any."""
+    m = _CITY_BEFORE.search(text[max(0, position - 60) : position])
+    if m is None:
+        return None
+    city = m.group("city").strip()
+    return None if city.casefold() in _NOT_A_CITY else city
 
 
 _YEARS_CUE = re.compile(r"\b\d{1,2}\s*\+?\s*(?:(?:-|–|to)\s*\d{1,2}\s*)?(?:years?|yrs?)\b", re.I)
@@ -270,7 +300,9 @@ def deterministic_parse(text: str, *, title: str | None, company: str | None, ca
     # Sections.
     sections: list[ResponsibilitySection] = []
     about: AboutCompany | None = None
-    company_name = company
+    # An explicit "Company: …" line beats every guess (the about-us heading, "X is a …" sentences).
+    line_match = _COMPANY_LINE.search(text)
+    company_name = company or (line_match.group("name").strip().rstrip(".") if line_match else None)
     current_heading: str | None = None
     buffer: list[str] = []
 
@@ -321,7 +353,9 @@ def deterministic_parse(text: str, *, title: str | None, company: str | None, ca
     scope = "\n".join(location_lines) if location_lines else text
     mode = parse_work_mode(text)
     countries = find_countries(scope) or (find_countries(text) if location_lines else [])
-    locations = [JobLocation(country=c, iso_code=code, work_mode=mode) for c, code, _ in countries]
+    locations = [
+        JobLocation(country=c, iso_code=code, city=city_before(scope, pos), work_mode=mode) for c, code, pos in countries
+    ]
     if not locations and mode:
         locations = [JobLocation(work_mode=mode)]
     # Education and certifications (certifications are catalog-grounded).

@@ -95,6 +95,47 @@ def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[
     return items
 
 
+def _dimension_links(
+    state: State, catalog: Catalog, decision: Decision, ctx: Context, quarantined: bool
+) -> tuple[list[PersistOutcome], list[QueuedItem]]:
+    """Role↔dimension links the run's matched skills suggest. A link the catalog lacks becomes a ``new_link``
+    proposal (a reviewer approves it; nothing from a JD reaches the catalog on its own). One outcome line per
+    dimension, however many of the JD's skills sit in it."""
+    role = decision.chosen_role.slug
+    confirmed = bool(role) and not decision.is_new_role
+    dim_skills: dict[str, list[str]] = {}
+    for skill in skills_of(state):
+        for dim in [] if skill.tag == "new" else skill.dimensions:
+            dim_skills.setdefault(dim.slug, []).append(skill.canonical_slug or "")
+    linked = catalog.role_dimension_slugs(role) if confirmed and role else set()
+    outcomes: list[PersistOutcome] = []
+    items: list[QueuedItem] = []
+    for dim_slug, skill_slugs in sorted(dim_skills.items()):
+        item = f"{role} ↔ {dim_slug}"
+        why = None
+        if dim_slug in linked:
+            why = "already linked"
+        elif quarantined:
+            why = "skipped: quarantined run"
+        elif not confirmed:
+            why = "skipped: no confirmed role"
+        elif len(skill_slugs) < ctx.learn_dimension_min_skills:
+            why = f"skipped: {len(skill_slugs)} matched skill(s) in it, {ctx.learn_dimension_min_skills} needed"
+        elif decision.confidence < ctx.learn_dimension_min_confidence:
+            why = f"skipped: confidence {decision.confidence:.2f} below {ctx.learn_dimension_min_confidence:.2f}"
+        if why is not None:
+            outcomes.append(PersistOutcome(item=item, kind="role_dimension", outcome=why))
+            continue
+        items.append(
+            QueuedItem(
+                kind="new_link",
+                key=f"{role}:{dim_slug}",
+                payload={"role": role, "dimension": dim_slug, "skills": sorted(set(skill_slugs))[:20]},
+            )
+        )
+    return outcomes, items
+
+
 def _bullets(state: State, catalog: Catalog) -> tuple[list[str], np.ndarray]:
     """The JD's responsibility bullets and their embeddings: computed once, used for new KRAs and the centroid."""
     texts = [s.text for s in responsibility_for_kras(state)]
@@ -145,12 +186,16 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             + "); nothing was queued for review and no centroid or link was learned"
         )
     queued = [] if rejected or suspect else _queue_items(state, decision, ctx, new_kras)
+    dimension_outcomes, links = ([], []) if rejected else _dimension_links(state, catalog, decision, ctx, bool(suspect))
+    queued += links
     outcomes: list[PersistOutcome] = []
     if not ctx.persist:
         outcomes.append(PersistOutcome(item=state.run_id, kind="run", outcome="skipped: persistence disabled"))
     else:
         jd_vector = None if bullet_vectors is None else _jd_vector(state, catalog, bullet_vectors)
-        outcomes = _write(state, catalog, ctx, parsed, decision, queued, rejected, jd_vector, bool(suspect))
+        outcomes = _write(
+            state, catalog, ctx, parsed, decision, queued, rejected, jd_vector, dimension_outcomes, bool(suspect)
+        )
     timings = {**state.timings_ms, "persist": _ms(t0)}
     calls = [LLMCallRecord.model_validate(c) for c in state.llm_calls]
     result = ClassificationResult(
@@ -187,51 +232,10 @@ def _write(
     queued: list[QueuedItem],
     rejected: bool,
     jd_vector: np.ndarray | None,  # embedded before the transaction takes any lock
+    dimension_outcomes: list[PersistOutcome],
     quarantined: bool = False,
 ) -> list[PersistOutcome]:
     confirmed = bool(decision.chosen_role.slug) and not decision.is_new_role
-    outcomes: list[PersistOutcome] = []
-    dim_skills: dict[str, list[str]] = {}
-    for skill in [] if rejected else skills_of(state):
-        if skill.tag == "new":
-            outcomes.append(
-                PersistOutcome(item=skill.name, kind="skill_dimension", outcome="skipped: new skill, queued for review")
-            )
-            continue
-        for dim in skill.dimensions:
-            outcomes.append(
-                PersistOutcome(
-                    item=f"{skill.canonical_slug} ↔ {dim.slug}", kind="skill_dimension", outcome="already linked"
-                )
-            )
-            dim_skills.setdefault(dim.slug, []).append(skill.canonical_slug or "")
-    learn: list[str] = []
-    for dim_slug, skill_slugs in sorted(dim_skills.items()):
-        item = f"{decision.chosen_role.slug} ↔ {dim_slug}"
-        if quarantined:
-            outcomes.append(PersistOutcome(item=item, kind="role_dimension", outcome="skipped: quarantined run"))
-        elif not confirmed:
-            outcomes.append(PersistOutcome(item=item, kind="role_dimension", outcome="skipped: no confirmed role"))
-        elif len(skill_slugs) < ctx.learn_dimension_min_skills:
-            outcomes.append(
-                PersistOutcome(
-                    item=item,
-                    kind="role_dimension",
-                    outcome=f"skipped: {len(skill_slugs)} matched skill(s) in this dimension, "
-                    f"{ctx.learn_dimension_min_skills} needed",
-                )
-            )
-        elif decision.confidence < ctx.learn_dimension_min_confidence:
-            outcomes.append(
-                PersistOutcome(
-                    item=item,
-                    kind="role_dimension",
-                    outcome=f"skipped: confidence {decision.confidence:.2f} below "
-                    f"{ctx.learn_dimension_min_confidence:.2f}",
-                )
-            )
-        else:
-            learn.append(dim_slug)
     written = catalog.runs.save_run(
         RunWrite(
             run_id=state.run_id,
@@ -244,7 +248,6 @@ def _write(
             node_timings=state.timings_ms,
             llm_calls=state.llm_calls,
             confirmed_role=confirmed,
-            learn_dimensions=learn,
             proposals=[Proposal(q.kind, q.key, q.payload) for q in queued],
             collision=state.collision,
             jd_vector=jd_vector,
@@ -256,7 +259,7 @@ def _write(
     run_row, rest = written[0], written[1:]
     return [
         PersistOutcome(item=run_row.item, kind="run", outcome=run_row.outcome),
-        *([] if rejected else outcomes),
+        *([] if rejected else dimension_outcomes),
         *(PersistOutcome(item=w.item, kind=w.kind, outcome=w.outcome) for w in rest),
     ]
 

@@ -1,0 +1,165 @@
+"""``jdgraph review``: the human review queue from the terminal (the web page, ``jdgraph ui``, does the same)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from typing import Annotated, Any
+
+import typer
+
+from jdgraph.cli import CatalogOption, _catalog, console, handle_errors
+from jdgraph.settings import env_value
+from jdgraph.terminal import safe
+
+review_app = typer.Typer(
+    help="Review what runs proposed: new skills, aliases, KRAs, roles and links. Nothing a JD proposes reaches "
+    "the catalog until it is approved here (or on the web page).",
+    no_args_is_help=True,
+)
+
+ReviewerOption = Annotated[
+    str | None,
+    typer.Option("--reviewer", help="Who decides (recorded in the audit log; env JDGRAPH_REVIEWER, else your login)."),
+]
+
+
+def reviewer_name(explicit: str | None) -> str:
+    return explicit or env_value("JDGRAPH_REVIEWER") or getpass.getuser()
+
+
+def _print_outcome(outcome: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(outcome.__dict__, default=str))
+        return
+    mark = "[green]done[/]" if outcome.changed else "[yellow]no change[/]"
+    console.print(f"{mark} item {outcome.item_id}: {safe(outcome.message)}", highlight=False)
+
+
+@review_app.command("list")
+@handle_errors
+def review_list(
+    kind: Annotated[str | None, typer.Option(help="new_skill, new_alias, new_kra, new_role or new_link.")] = None,
+    status: Annotated[str, typer.Option(help="pending, approved, rejected, merged or all.")] = "pending",
+    search: Annotated[str | None, typer.Option(help="Only items whose key or payload contains this text.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array of items.")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Items, most frequently proposed first."""
+    store = _catalog(catalog).review
+    items = store.list(kind=kind, status=None if status == "all" else status, search=search, limit=limit)
+    if as_json:
+        print(json.dumps([i.as_dict() for i in items]))
+        return
+    if not items:
+        console.print(f"no {status if status != 'all' else ''} review items".replace("  ", " "))
+        return
+    # Two lines an item (like `runs list`): the id and what it is, then the evidence, readable at 80 columns.
+    for i in items:
+        console.print(
+            f"[bold]{i.id:>5}[/]  {i.kind:<9}  ×{i.occurrences:<3} {i.status:<8}  {safe(i.label)}", highlight=False
+        )
+        if i.evidence and i.kind != "new_kra":
+            console.print(f"       [dim]“{safe(_clip(i.evidence, 140))}”[/]", highlight=False)
+    counts = store.counts()
+    console.print(
+        "pending: " + (", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"), highlight=False
+    )
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+@review_app.command("show")
+@handle_errors
+def review_show(
+    item_id: Annotated[int, typer.Argument(help="The item's id (from `review list`).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """One item: the proposal, its evidence, the runs that proposed it and its audit trail."""
+    item = _catalog(catalog).review.get(item_id)
+    if as_json:
+        print(json.dumps(item.as_dict()))
+        return
+    console.print(f"[bold]item {item.id}[/]  {item.kind}  status: {item.status}", highlight=False)
+    console.print(f"  proposed: {safe(item.label)}", highlight=False)
+    console.print(f"  key: {safe(item.key)}   seen {item.occurrences} time(s)", highlight=False)
+    for k, v in item.payload.items():
+        if v in (None, "", []) or k in ("evidence",):
+            continue
+        shown = ", ".join(map(str, v)) if isinstance(v, list) else json.dumps(v) if isinstance(v, dict) else v
+        console.print(f"  {k}: {safe(shown)}", highlight=False)
+    if item.evidence:
+        console.print(f"  evidence: “{safe(' '.join(item.evidence.split()))}”", highlight=False)
+    if item.decided_by:
+        console.print(
+            f"  decided: {item.status} by {safe(item.decided_by)} at {item.decided_at:%Y-%m-%d %H:%M} UTC"
+            + (f" → {safe(json.dumps(item.decision))}" if item.decision else ""),
+            highlight=False,
+        )
+    if item.runs:
+        console.print("  proposed by runs:")
+        for r in item.runs:
+            console.print(
+                f"    {r['run_id']}  {safe(r['title'] or '(untitled)')} → {safe(r['chosen_role'] or '-')}",
+                highlight=False,
+            )
+    for a in item.audit:
+        console.print(
+            f"  audit: {a['action']} by {safe(a['reviewer'])} at {a['created_at']:%Y-%m-%d %H:%M} UTC",
+            highlight=False,
+        )
+
+
+@review_app.command("approve")
+@handle_errors
+def review_approve(
+    item_id: Annotated[int, typer.Argument()],
+    as_alias_of: Annotated[
+        str | None, typer.Option("--as-alias-of", help="Attach as an alias of this existing skill (or role) slug.")
+    ] = None,
+    role: Annotated[
+        str | None, typer.Option(help="The role to attach to: a KRA's role, a new skill's role, a title's role.")
+    ] = None,
+    rename: Annotated[str | None, typer.Option(help="Approve under this name/text instead.")] = None,
+    reviewer: ReviewerOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Apply the proposal to the catalog (one transaction, audited). Approving twice changes nothing."""
+    outcome = _catalog(catalog).review.approve(
+        item_id, reviewer=reviewer_name(reviewer), as_alias_of=as_alias_of, role=role, rename=rename
+    )
+    _print_outcome(outcome, as_json)
+
+
+@review_app.command("reject")
+@handle_errors
+def review_reject(
+    item_id: Annotated[int, typer.Argument()],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")],
+    reviewer: ReviewerOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Close the item; later runs that propose it again never re-open it."""
+    outcome = _catalog(catalog).review.reject(item_id, reviewer=reviewer_name(reviewer), reason=reason)
+    _print_outcome(outcome, as_json)
+
+
+@review_app.command("merge")
+@handle_errors
+def review_merge(
+    item_id: Annotated[int, typer.Argument(help="The duplicate.")],
+    into_id: Annotated[int, typer.Argument(help="The item it folds into (same kind, pending).")],
+    reviewer: ReviewerOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Fold a duplicate proposal into another: its runs and occurrences count there from now on."""
+    outcome = _catalog(catalog).review.merge(item_id, into_id, reviewer=reviewer_name(reviewer))
+    _print_outcome(outcome, as_json)
