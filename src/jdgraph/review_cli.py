@@ -63,9 +63,7 @@ def review_list(
         if i.evidence and i.kind != "new_kra":
             console.print(f"       [dim]“{safe(_clip(i.evidence, 140))}”[/]", highlight=False)
     counts = store.counts()
-    console.print(
-        "pending: " + (", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"), highlight=False
-    )
+    console.print("pending: " + (", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"), highlight=False)
 
 
 def _clip(text: str, n: int) -> str:

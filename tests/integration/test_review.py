@@ -192,23 +192,27 @@ def test_review_cli_lists_shows_and_decides(review_catalog) -> None:
     cat = review_catalog  # the CLI opens the same schema as catalog "review" (<base>_review)
     _classify(cat, TEMPORAL_JD.format(tool="Argo Events"))
     runner = CliRunner()
-    listed = runner.invoke(app, ["review", "list", "--catalog", "review", "--kind", "new_skill", "--json"])
+
+    def review(*args: str, **kw: Any) -> Any:
+        return runner.invoke(app, ["review", args[0], "--catalog", "review", *args[1:]], **kw)
+
+    listed = review("list", "--kind", "new_skill", "--json")
     assert listed.exit_code == 0, listed.output
     items = {i["key"]: i for i in json.loads(listed.stdout)}
     argo = items["argoevents"]
     assert argo["status"] == "pending" and argo["label"] == "Argo Events"
 
-    shown = runner.invoke(app, ["review", "show", "--catalog", "review", str(argo["id"])])
+    shown = review("show", str(argo["id"]))
     assert shown.exit_code == 0 and "Argo Events" in shown.stdout and "proposed by runs" in shown.stdout
-    text = runner.invoke(app, ["review", "list", "--catalog", "review"], env={"COLUMNS": "80"})
+    text = review("list", env={"COLUMNS": "80"})
     assert text.exit_code == 0 and "Argo Events" in text.stdout and "pending:" in text.stdout
 
-    assert runner.invoke(app, ["review", "reject", "--catalog", "review", str(argo["id"])]).exit_code == 2  # --reason is required
-    approved = runner.invoke(app, ["review", "approve", "--catalog", "review", str(argo["id"]), "--reviewer", "erin", "--json"])
+    assert review("reject", str(argo["id"])).exit_code == 2  # --reason is required
+    approved = review("approve", str(argo["id"]), "--reviewer", "erin", "--json")
     assert approved.exit_code == 0 and json.loads(approved.stdout)["changed"] is True
-    rejected = runner.invoke(app, ["review", "reject", "--catalog", "review", str(argo["id"]), "--reason", "late"])
+    rejected = review("reject", str(argo["id"]), "--reason", "late")
     assert rejected.exit_code == 7 and "approved" in rejected.output
-    assert runner.invoke(app, ["review", "show", "--catalog", "review", "999999999"]).exit_code == 5
-    assert runner.invoke(app, ["review", "list", "--catalog", "review", "--status", "bogus"]).exit_code == 2
-    help_text = runner.invoke(app, ["review", "list", "--catalog", "review", "--help"], env={"COLUMNS": "100"}).stdout
+    assert review("show", "999999999").exit_code == 5
+    assert review("list", "--status", "bogus").exit_code == 2
+    help_text = review("list", "--help", env={"COLUMNS": "100"}).stdout
     assert "<bool>" not in help_text

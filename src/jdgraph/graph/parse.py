@@ -354,7 +354,8 @@ def deterministic_parse(text: str, *, title: str | None, company: str | None, ca
     mode = parse_work_mode(text)
     countries = find_countries(scope) or (find_countries(text) if location_lines else [])
     locations = [
-        JobLocation(country=c, iso_code=code, city=city_before(scope, pos), work_mode=mode) for c, code, pos in countries
+        JobLocation(country=c, iso_code=code, city=city_before(scope, pos), work_mode=mode)
+        for c, code, pos in countries
     ]
     if not locations and mode:
         locations = [JobLocation(work_mode=mode)]
