@@ -1,7 +1,9 @@
 """A local OpenAI-compatible chat-completions server for tests: the real ChatOpenAI client talks to it.
 
 Each request pops the next scripted reply: {"json": obj} (structured output in message.content),
-{"content": str}, {"tool_calls": [{"name", "args"}]}, {"status": 429|500}, {"delay": seconds, ...}.
+{"content": str}, {"tool_calls": [{"name", "args"}]}, {"status": 429|500, "message": str}, {"delay": seconds, ...}.
+It can also misbehave like a real small model: ``reject_json_schema = True`` answers every json_schema request
+with llama-cpp-python's HTTP 500; {"loop": True} generates until the request's token cap (finish_reason "length").
 Streaming requests (stream: true) get SSE chunks. Every request body is kept in ``requests``.
 """
 
@@ -18,6 +20,7 @@ class StubOpenAI:
     def __init__(self) -> None:
         self.script: list[dict[str, Any]] = []
         self.default: dict[str, Any] | None = None
+        self.reject_json_schema = False
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         stub = self
@@ -30,7 +33,14 @@ class StubOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 with stub._lock:
                     stub.requests.append(body)
-                    reply = stub.script.pop(0) if stub.script else (stub.default or {"content": "{}"})
+                    if stub.reject_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+                        reply = {
+                            "status": 500,
+                            "message": "1 validation error for CreateChatCompletionRequest\nresponse_format.type\n"
+                            "  Input should be 'text' or 'json_object' [type=literal_error]",
+                        }
+                    else:
+                        reply = stub.script.pop(0) if stub.script else (stub.default or {"content": "{}"})
                 if reply.get("delay"):
                     time.sleep(reply["delay"])
                 if reply.get("status"):
@@ -38,9 +48,13 @@ class StubOpenAI:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("retry-after-ms", "10")
                     self.end_headers()
-                    self.wfile.write(json.dumps({"error": {"message": "stub error", "type": "rate_limit"}}).encode())
+                    error = {"message": reply.get("message", "stub error"), "type": "rate_limit"}
+                    self.wfile.write(json.dumps({"error": error}).encode())
                     return
                 message: dict[str, Any] = {"role": "assistant", "content": None}
+                cap = int(body.get("max_completion_tokens") or body.get("max_tokens") or 100_000)
+                if reply.get("loop"):
+                    reply = {"content": '{"skills": [' + '{"name": "loop"}, ' * cap, "tokens": cap}
                 if "json" in reply:
                     message["content"] = json.dumps(reply["json"])
                 elif "content" in reply:
@@ -54,7 +68,8 @@ class StubOpenAI:
                         }
                         for i, c in enumerate(reply["tool_calls"])
                     ]
-                usage = {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
+                out_tokens = int(reply.get("tokens", 30))
+                usage = {"prompt_tokens": 120, "completion_tokens": out_tokens, "total_tokens": 120 + out_tokens}
                 if body.get("stream"):
                     self.send_response(200)
                     self.send_header("Content-Type", "text/event-stream")
@@ -85,7 +100,11 @@ class StubOpenAI:
                         {
                             "index": 0,
                             "message": message,
-                            "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                            "finish_reason": "tool_calls"
+                            if message.get("tool_calls")
+                            else "length"
+                            if "tokens" in reply
+                            else "stop",
                         }
                     ],
                     "usage": usage,

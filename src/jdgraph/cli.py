@@ -573,6 +573,51 @@ def runs_show(
         _print_result(result)
 
 
+llm_app = typer.Typer(help="A real local model for development (llama.cpp's llama-server).", no_args_is_help=True)
+app.add_typer(llm_app, name="llm")
+
+
+@llm_app.command("build")
+@handle_errors
+def llm_build() -> None:
+    """Build llama-server from llama.cpp's source once (cached; about 5-13 minutes on 2 cores)."""
+    from jdgraph import localmodel
+
+    console.print(f"llama-server: {localmodel.server_binary(log=err_console.print)}", highlight=False)
+
+
+@llm_app.command("serve")
+@handle_errors
+def llm_serve(
+    model: Annotated[str, typer.Option(help="Which local model (smollm2: SmolLM2-135M-Instruct, Q4_1).")] = "smollm2",
+    port: Annotated[int, typer.Option(min=1024, max=65535)] = 8089,
+    slots: Annotated[int, typer.Option(min=1, max=16, help="Parallel requests (-np); the context is split.")] = 2,
+) -> None:
+    """Serve the model on 127.0.0.1 (OpenAI-compatible; built/downloaded on first use). Prints how to point
+    jdgraph at it, then runs until interrupted."""
+    import subprocess
+
+    from jdgraph import localmodel
+
+    command = localmodel.serve_command(model, port=port, slots=slots, log=err_console.print)
+    alias = localmodel.MODELS[model].alias
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        localmodel.wait_ready(port, proc=proc)
+        console.print(
+            f"serving {alias} on http://127.0.0.1:{port}/v1 — use it with:\n"
+            f"  export OPENAI_BASE_URL=http://127.0.0.1:{port}/v1 OPENAI_API_KEY=local\n"
+            f"  jdgraph classify examples/rust-developer.txt --model local:{alias}",
+            highlight=False,
+        )
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 # Registered last: the eval and review commands reuse handle_errors from this module.
 from jdgraph.evals.cli import eval_app  # noqa: E402
 from jdgraph.review_cli import review_app  # noqa: E402

@@ -112,6 +112,13 @@ class Context:
         default=600, metadata={"description": "answer cap of each adjudicate call (tool rounds and verdict)"}
     )
     enrich_max_tokens: int = field(default=800, metadata={"description": "answer cap of the enrich call"})
+    structured_output_method: str = field(
+        default="auto",
+        metadata={
+            "description": "how structured answers are requested: auto, json_schema, json_mode or function_calling "
+            "(auto: json_schema, and a server that rejects it is detected and asked again with the next method)"
+        },
+    )
     llm_max_attempts: int = field(default=3, metadata={"description": "attempts per call on 429/5xx/timeout"})
     prompts_dir: str | None = field(default=None, metadata={"description": "folder overriding prompt files"})
     repeat_index: int = field(default=0, metadata={"description": "evals: which repeat (and recording) this run is"})

@@ -353,3 +353,71 @@ def deterministic_extract(
         named = finding.extracted_by != "embedding"
         finding.is_primary = not optional and (in_title or named or len(finding.mentions) >= 2)
     return list(findings.values())
+
+
+# Words of the ad itself that small models list as skills ("Remote", "Requirements").
+_AD_WORDS = {
+    normalize_alias(w)
+    for w in (
+        "remote", "hybrid", "onsite", "on-site", "full-time", "part-time", "requirements", "responsibilities",
+        "qualifications", "benefits", "experience", "skills", "team", "company", "job", "role", "salary", "years",
+        "degree", "bachelor", "english", "job description", "nice to have", "must have",
+    )
+}  # fmt: skip
+
+
+@dataclass
+class Grounding:
+    """What :func:`ground_model_skills` kept and dropped of a model's skill list."""
+
+    findings: list[SkillFinding]
+    evidence_replaced: list[str]
+    """Skills whose evidence was not a quote of the JD but whose name is in it: the JD's sentence replaces it."""
+    dropped: list[str]
+    """Skills whose name the JD never mentions (invented), or that are headings and filler ("Requirements")."""
+
+
+def _quote_span(text: str, quote: str) -> tuple[int, int] | None:
+    """Where ``quote`` occurs in ``text``: verbatim, else ignoring case and runs of whitespace."""
+    quote = quote.strip().strip("\"'“”")
+    if len(quote) < 3:
+        return None
+    pos = text.find(quote)
+    if pos >= 0:
+        return pos, pos + len(quote)
+    pattern = r"\s+".join(re.escape(w) for w in quote.split())
+    m = re.search(pattern, text, re.I)
+    return (m.start(), m.end()) if m else None
+
+
+def ground_model_skills(items: list[tuple[str, str | None, bool]], text: str, sents: list[Sentence]) -> Grounding:
+    """A model's (name, evidence, is_primary) list held to the JD: evidence must be a quote of it (else it is
+    replaced by the JD's own sentence naming the skill), and a skill the JD never names is dropped. A model can
+    then only add what the text says, never an invented sentence or skill."""
+    findings: list[SkillFinding] = []
+    replaced: list[str] = []
+    dropped: list[str] = []
+    seen: set[str] = set()
+    for name, evidence, primary in items:
+        name = " ".join(name.split())
+        key = normalize_alias(name)
+        if not key or key in seen:
+            continue
+        if key in _AD_WORDS or (len(name.split()) == 1 and _not_a_term(name, False)):
+            dropped.append(name)
+            continue
+        named = re.search(rf"(?<![\w+#]){re.escape(name)}(?![\w+#])", text, re.I)
+        span = _quote_span(text, evidence) if evidence else None
+        if span is None:
+            if named is None:
+                dropped.append(name)
+                continue
+            if evidence:
+                replaced.append(name)
+            span = (named.start(), named.end())
+        sentence = next((s for s in sents if s.start <= span[0] < s.end), None) or Sentence(
+            text[span[0] : span[1]], span[0], span[1], None, False
+        )
+        seen.add(key)
+        findings.append(SkillFinding(name, "llm", [Mention(name, span[0], span[1], sentence, "llm")], primary))
+    return Grounding(findings, replaced, dropped)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
@@ -68,6 +70,20 @@ def make_chat_model(
         raise ConfigError(f"model {spec!r} must be 'provider:model' (e.g. openai:gpt-4.1-mini) or 'none'")
     provider, name = spec.split(":", 1)
     try:
+        if provider == "local":
+            # `jdgraph llm serve`'s llama-server (or any OpenAI-compatible local server): JDGRAPH_LOCAL_BASE_URL.
+            from langchain_openai import ChatOpenAI
+
+            return ChatOpenAI(
+                model=name,
+                base_url=env_value("JDGRAPH_LOCAL_BASE_URL") or "http://127.0.0.1:8089/v1",
+                api_key="local",
+                temperature=0,
+                max_retries=0,
+                timeout=timeout_s,
+                default_headers=headers or None,
+                max_completion_tokens=max_tokens,
+            )
         if provider == "openai":
             # Any OpenAI-compatible server through OPENAI_BASE_URL (read by the client itself).
             from langchain_openai import ChatOpenAI
@@ -97,7 +113,29 @@ def _is_retryable(exc: BaseException) -> bool:
         return False
     if isinstance(exc, openai.RateLimitError | openai.APITimeoutError | openai.APIConnectionError):
         return True
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+    # A server that rejects the request's shape (llama-cpp-python answers json_schema with a 500) fails the same
+    # way every time: retrying it only wastes the attempts.
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500 and not rejects_method(exc)
+
+
+_METHOD_REJECTED = re.compile(
+    r"response_format|json_schema|json_object|'text' or 'json_object'|structured output|tool_choice|tools? (?:are|is) "
+    r"not supported",
+    re.I,
+)
+
+
+def rejects_method(exc: BaseException) -> bool:
+    """Does the provider say it does not support how we asked for structured output?"""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return False
+    return (
+        isinstance(exc, openai.APIStatusError)
+        and exc.status_code in (400, 404, 415, 422, 500, 501)
+        and bool(_METHOD_REJECTED.search(str(exc)))
+    )
 
 
 def _is_provider_error(exc: BaseException) -> bool:
@@ -147,11 +185,19 @@ def _usage(message: Any) -> tuple[int, int]:
 
 
 def _record_reply(
-    recorder: LLMRecorder, message: Any, *, latency: float, attempts: int, outcome: str = "ok", error: str | None = None
+    recorder: LLMRecorder,
+    message: Any,
+    *,
+    latency: float,
+    attempts: int,
+    outcome: str = "ok",
+    error: str | None = None,
+    method: str | None = None,
 ) -> None:
     """Record one answered call with its token usage and cost."""
     tokens_in, tokens_out = _usage(message)
     recorder.add(
+        method=method,
         input_tokens=tokens_in,
         output_tokens=tokens_out,
         cost_usd=cost_usd(recorder.model, tokens_in, tokens_out),
@@ -192,6 +238,98 @@ def invoke_with_retry(
     return None, max_attempts, last
 
 
+StructuredMethod = Literal["json_schema", "json_mode", "function_calling"]
+STRUCTURED_METHODS: tuple[str, ...] = ("auto", "json_schema", "json_mode", "function_calling")
+# How each structured-output method degrades when a server rejects it: json_schema (a grammar on llama-server,
+# vLLM's guided decoding, OpenAI's strict mode) → function calling → plain JSON mode with the schema in the prompt.
+_NEXT_METHOD: dict[str, StructuredMethod] = {"json_schema": "json_mode", "function_calling": "json_mode"}
+
+
+class MethodMemo:
+    """What each (server, model) was found to accept, so a rejected method costs one request per process, not
+    one per call. Thread-safe; a cache, not configuration."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, StructuredMethod] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, default: StructuredMethod) -> StructuredMethod:
+        with self._lock:
+            return self._found.get(key, default)
+
+    def downgrade(self, key: str, rejected: StructuredMethod) -> StructuredMethod | None:
+        nxt = _NEXT_METHOD.get(rejected)
+        if nxt is not None:
+            with self._lock:
+                self._found[key] = nxt
+        return nxt
+
+
+METHOD_MEMO = MethodMemo()
+
+
+def model_key(model: BaseChatModel) -> str:
+    base = getattr(model, "openai_api_base", None) or getattr(model, "base_url", None) or ""
+    name = getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
+    return f"{base}|{name}"
+
+
+def initial_method(configured: str, model: BaseChatModel) -> StructuredMethod:
+    """``auto``: json_schema everywhere it is known to work (OpenAI, llama-server, vLLM, Ollama's OpenAI API);
+    a server that rejects it is detected on its first answer and remembered (:data:`METHOD_MEMO`)."""
+    if configured != "auto":
+        if configured not in STRUCTURED_METHODS:
+            raise ConfigError(
+                f"structured output method {configured!r}: one of {', '.join(STRUCTURED_METHODS)}",
+                setting="STRUCTURED_OUTPUT_METHOD",
+            )
+        return cast("StructuredMethod", configured)
+    return METHOD_MEMO.get(model_key(model), "json_schema")
+
+
+def schema_instructions(schema: type[BaseModel], method: StructuredMethod) -> str:
+    """What the model is told about the answer's shape. A grammar or a tool definition enforces the structure
+    without the model ever reading it, so it always gets the fields in words; JSON mode enforces nothing, so it
+    gets the whole JSON schema."""
+    if method == "json_mode":
+        return "Answer with only one JSON object that validates against this JSON schema:\n" + json.dumps(
+            schema.model_json_schema(), separators=(",", ":")
+        )
+
+    def kind(prop: dict[str, Any]) -> str:
+        if "enum" in prop:
+            return "one of: " + ", ".join(map(str, prop["enum"]))
+        if "anyOf" in prop:
+            return " or ".join(kind(p) for p in prop["anyOf"])
+        return str(prop.get("type") or "object")
+
+    lines = []
+    for name, prop in schema.model_json_schema().get("properties", {}).items():
+        desc = prop.get("description", "")
+        lines.append(f"- {name} ({kind(prop)}){': ' + desc if desc else ''}")
+    return "Answer with one JSON object with these fields:\n" + "\n".join(lines)
+
+
+def _with_instructions(messages: list[BaseMessage], text: str) -> list[BaseMessage]:
+    if messages and isinstance(messages[0], SystemMessage):
+        return [SystemMessage(content=f"{messages[0].content}\n\n{text}"), *messages[1:]]
+    return [SystemMessage(content=text), *messages]
+
+
+def _raw_of_failed_parse(error: BaseException) -> AIMessage:
+    """The reply behind a client-side parse failure, with its token usage when the error carries the completion
+    (openai's LengthFinishReasonError does: a model that hit the answer cap still cost its tokens)."""
+    usage = getattr(getattr(error, "completion", None), "usage", None)
+    message = AIMessage(content=str(getattr(error, "doc", "") or ""))
+    if usage is not None:
+        message.usage_metadata = {
+            "input_tokens": int(usage.prompt_tokens or 0),
+            "output_tokens": int(usage.completion_tokens or 0),
+            "total_tokens": int(usage.total_tokens or 0),
+        }
+    return message
+
+
 def structured_call(
     model: BaseChatModel,
     schema: type[T],
@@ -199,20 +337,31 @@ def structured_call(
     recorder: LLMRecorder,
     *,
     max_attempts: int,
+    method: str = "auto",
 ) -> T:
     """One structured-output call with bounded retries and a single repair attempt.
 
-    Raises :class:`LLMError` (provider failed) or :class:`LLMOutputError` (output invalid after repair); the
-    caller falls back to the deterministic implementation and the record says so.
+    ``method`` is how the answer's structure is requested (``auto``, ``json_schema``, ``json_mode``,
+    ``function_calling``); a server that rejects it is asked again at once with the next method, which is
+    remembered for that server and model. Raises :class:`LLMError` (provider failed) or :class:`LLMOutputError`
+    (output invalid after repair); the caller falls back to the deterministic implementation and the record says
+    so.
     """
-    runnable = model.with_structured_output(schema, method="json_schema", include_raw=True)
+    chosen = initial_method(method, model)
     conversation = list(messages)
-    for phase in ("first", "repair"):
+    phase = "first"
+    while True:
+        runnable = model.with_structured_output(schema, method=chosen, include_raw=True)
+        prompt = _with_instructions(conversation, schema_instructions(schema, chosen))
         t0 = time.perf_counter()
-        out, attempts, error = invoke_with_retry(
-            functools.partial(runnable.invoke, conversation), max_attempts=max_attempts
-        )
+        out, attempts, error = invoke_with_retry(functools.partial(runnable.invoke, prompt), max_attempts=max_attempts)
         latency = (time.perf_counter() - t0) * 1000
+        if error is not None and rejects_method(error):
+            recorder.add(latency_ms=latency, outcome="error", attempts=attempts, error=_describe(error))
+            nxt = METHOD_MEMO.downgrade(model_key(model), chosen)
+            if nxt is not None and nxt != chosen:
+                chosen = nxt
+                continue
         if error is not None and _is_provider_error(error):
             raise _provider_failure(
                 recorder,
@@ -223,11 +372,7 @@ def structured_call(
             ) from error
         if error is not None:
             # The client itself failed to parse the reply (invalid JSON, schema mismatch): repairable output.
-            out = {
-                "raw": AIMessage(content=str(getattr(error, "doc", "") or "")),
-                "parsed": None,
-                "parsing_error": error,
-            }
+            out = {"raw": _raw_of_failed_parse(error), "parsed": None, "parsing_error": error}
         raw: AIMessage = out["raw"]
         parsed = out.get("parsed")
         problem = out.get("parsing_error")
@@ -235,7 +380,7 @@ def structured_call(
             problem = ValueError("the model returned no structured output")
         if isinstance(parsed, schema) and problem is None:
             outcome = "ok" if phase == "first" else "repaired"
-            _record_reply(recorder, raw, latency=latency, attempts=attempts, outcome=outcome)
+            _record_reply(recorder, raw, latency=latency, attempts=attempts, outcome=outcome, method=chosen)
             return parsed
         _record_reply(
             recorder,
@@ -244,8 +389,12 @@ def structured_call(
             attempts=attempts,
             outcome="error",
             error=f"invalid output: {_describe(problem)}",
+            method=chosen,
         )
+        if phase == "repair":
+            break
         # Repair: show the model its output and the validation error, once.
+        phase = "repair"
         conversation = [
             *messages,
             AIMessage(content=str(raw.content)[:4000]),
@@ -281,9 +430,12 @@ def tool_loop(
                 recorder, error, latency=latency, attempts=attempts, what="tool round failed"
             ) from error
         _record_reply(recorder, reply, latency=latency, attempts=attempts)
-        calls = getattr(reply, "tool_calls", None) or []
+        calls = getattr(reply, "tool_calls", None) or plain_json_tool_calls(reply, by_name)
         if not calls:
             break
+        if not getattr(reply, "tool_calls", None):
+            # A model that wrote its call as text: answer it as a call, so the conversation stays well-formed.
+            reply = AIMessage(content="", tool_calls=calls)
         conversation.append(reply)
         for call in calls:
             tool = by_name.get(call["name"])
@@ -296,6 +448,44 @@ def tool_loop(
                 content = f"error: {exc}"
             conversation.append(ToolMessage(content=content, tool_call_id=call["id"]))
     return conversation
+
+
+_JSON_BLOCK = re.compile(r"\{.*\}", re.S)
+
+
+def plain_json_tool_calls(reply: Any, tools: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tool calls a model wrote as plain JSON in its text instead of ``tool_calls`` (small local models do):
+    ``{"name": "search_skills", "arguments": {...}}`` (or ``tool``/``function`` and ``args``/``parameters``),
+    alone or in a list. Only names of the offered tools count; anything else is ordinary text."""
+    content = getattr(reply, "content", None)
+    if not isinstance(content, str) or "{" not in content:
+        return []
+    m = _JSON_BLOCK.search(content.replace("```json", "").replace("```", ""))
+    if m is None:
+        return []
+    start = m.start()
+    candidate = content.replace("```json", "").replace("```", "")
+    if start > 0 and candidate[start - 1] == "[":
+        start -= 1
+    try:
+        value = json.loads(candidate[start : m.end() + (1 if candidate[m.end() : m.end() + 1] == "]" else 0)])
+    except ValueError:
+        return []
+    calls: list[dict[str, Any]] = []
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, dict):
+            continue
+        fn: dict[str, Any] = item["function"] if isinstance(item.get("function"), dict) else item
+        name = fn.get("name") or item.get("tool")
+        args = fn.get("arguments", fn.get("args", fn.get("parameters", {})))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                continue
+        if name in tools and isinstance(args, dict):
+            calls.append({"name": name, "args": args, "id": f"call_text_{len(calls)}", "type": "tool_call"})
+    return calls
 
 
 def _jsonable(value: Any) -> Any:
@@ -313,8 +503,10 @@ def _describe(exc: BaseException | None) -> str:
         return f"{exc.error_count()} validation error(s): " + "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
         )
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:500]
+    # The whole message, on one line: a server's reason often follows its first line (llama-cpp-python's 500
+    # says which response_format it accepts on the third).
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:800]
 
 
 def system_and_user(prompt: Prompt, **variables: Any) -> list[BaseMessage]:

@@ -21,7 +21,7 @@ from jdgraph.catalog.queries import Catalog
 from jdgraph.errors import InputError, LLMError
 from jdgraph.graph.context import Context
 from jdgraph.graph.enrich import enrich, merge_llm_enrichment
-from jdgraph.graph.extract import Mention, SkillFinding, deterministic_extract, implies_skills
+from jdgraph.graph.extract import Mention, SkillFinding, deterministic_extract, ground_model_skills, implies_skills
 from jdgraph.graph.llm import LLMRecorder, make_chat_model, structured_call, system_and_user, tool_loop
 from jdgraph.graph.match import resolve_skills
 from jdgraph.graph.parse import deterministic_parse, requirement_section
@@ -36,6 +36,7 @@ from jdgraph.graph.schemas import (
     ResolvedSkill,
     RoleChoice,
     RoleSignal,
+    adjudication_schema,
 )
 from jdgraph.graph.state import State
 from jdgraph.graph.text import Sentence, check_input, normalise_text, sentences
@@ -106,7 +107,10 @@ def _structured_or_fallback(
     recorder = LLMRecorder(node, spec, prompt, start_seq=len(state.llm_calls))
     try:
         messages = system_and_user(prompt, **variables)
-        return structured_call(model, schema, messages, recorder, max_attempts=ctx.llm_max_attempts), recorder
+        answer = structured_call(
+            model, schema, messages, recorder, max_attempts=ctx.llm_max_attempts, method=ctx.structured_output_method
+        )
+        return answer, recorder
     except LLMError as exc:
         warnings.append(f"{node}: {exc.message}; used the {fallback}")
         recorder.records[-1].outcome = "fallback"
@@ -245,19 +249,17 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         title=parsed.role,
     )
     if out is not None:
-        findings = []
-        for skill in out.skills:
-            pos = state.text.find(skill.evidence) if skill.evidence else -1
-            sentence = next((s for s in sents if s.start <= pos < s.end), None) if pos >= 0 else None
-            sentence = sentence or Sentence(skill.evidence, -1, -1, None, False)
-            start = pos if pos >= 0 else -1
-            findings.append(
-                SkillFinding(
-                    skill.name,
-                    "llm",
-                    [Mention(skill.name, start, start + len(skill.evidence), sentence, "llm")],
-                    skill.is_primary,
-                )
+        grounded = ground_model_skills([(k.name, k.evidence, k.is_primary) for k in out.skills], state.text, sents)
+        findings = grounded.findings
+        if grounded.dropped:
+            warnings.append(
+                f"extract: dropped {len(grounded.dropped)} skill(s) the JD never names or that are not skills: "
+                + ", ".join(repr(d) for d in grounded.dropped[:8])
+            )
+        if grounded.evidence_replaced:
+            warnings.append(
+                f"extract: {len(grounded.evidence_replaced)} evidence text(s) were not quotes of the JD; the JD's "
+                "own sentence is shown instead: " + ", ".join(repr(d) for d in grounded.evidence_replaced[:8])
             )
     if findings is None:
         findings = deterministic_extract(
@@ -459,8 +461,14 @@ def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             conversation = tool_loop(
                 model, CATALOG_TOOLS, messages, recorder, max_rounds=3, max_attempts=ctx.llm_max_attempts
             )
+            # The candidates' slugs as an enum: grammar-constrained decoding can then only pick one of them.
             verdict = structured_call(
-                model, AdjudicationDecision, conversation, recorder, max_attempts=ctx.llm_max_attempts
+                model,
+                adjudication_schema([c.slug for c in candidates]),
+                conversation,
+                recorder,
+                max_attempts=ctx.llm_max_attempts,
+                method=ctx.structured_output_method,
             )
             if verdict.chosen_role not in {c.slug for c in candidates} and not verdict.is_new_role:
                 warnings.append(f"adjudicate: the model chose {verdict.chosen_role!r}, not a candidate; used rules")

@@ -6,9 +6,9 @@ schema the model must fill.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from jdgraph.catalog.models import MatchVia
 from jdgraph.scoring import RoleSignal
@@ -175,6 +175,18 @@ class AdjudicationDecision(BaseModel):
     is_new_role: bool = Field(description="True when no candidate fits and the catalog needs a new role")
 
 
+def adjudication_schema(slugs: list[str]) -> type[AdjudicationDecision]:
+    """:class:`AdjudicationDecision` whose ``chosen_role`` and ``sub_role`` can only be one of ``slugs`` (an enum in
+    the JSON schema): a model is never trusted with an id it could not have seen."""
+    choices: Any = Literal[tuple(dict.fromkeys(slugs))]
+    return create_model(
+        "AdjudicationDecision",
+        __base__=AdjudicationDecision,
+        chosen_role=(choices, Field(description="Slug of the chosen candidate role")),
+        sub_role=(choices | None, Field(None, description="A more specific candidate slug when one fits, else null")),
+    )
+
+
 class QueuedItem(BaseModel):
     kind: Literal["new_skill", "new_alias", "new_kra", "new_role", "new_link"]
     key: str
@@ -200,6 +212,7 @@ class LLMCallRecord(BaseModel):
     outcome: Literal["ok", "repaired", "fallback", "error"] = "ok"
     attempts: int = 1
     error: str | None = None
+    method: str | None = Field(None, description="how structured output was requested (json_schema, json_mode…)")
 
 
 class Enrichment(BaseModel):
