@@ -618,6 +618,27 @@ def llm_serve(
         proc.wait(timeout=10)
 
 
+@app.command("ui")
+@handle_errors
+def ui_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,
+    reviewer: Annotated[
+        str | None, typer.Option(help="Name recorded on decisions (env JDGRAPH_REVIEWER, else your login).")
+    ] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """The review queue, run history and run pages in a browser."""
+    import uvicorn
+
+    from jdgraph.review_cli import reviewer_name
+    from jdgraph.ui.app import create_app
+
+    app_ = create_app(_catalog(catalog), reviewer=reviewer_name(reviewer))
+    console.print(f"jdgraph ui on http://{host}:{port}/ (Ctrl-C stops it)", highlight=False)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 # Registered last: the eval and review commands reuse handle_errors from this module.
 from jdgraph.evals.cli import eval_app  # noqa: E402
 from jdgraph.review_cli import review_app  # noqa: E402

@@ -212,13 +212,31 @@ class RunStore:
                 (json.dumps(result), json.dumps(timings), run_id),
             )
 
-    def list_runs(self, limit: int) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int, *, search: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Newest first; ``search`` matches the title, the chosen role or the start of the run id."""
         with self.db.connection() as conn:
             return conn.execute(
                 """SELECT run_id, status, title, chosen_role, confidence, created_at FROM runs
-                   ORDER BY created_at DESC LIMIT %s""",
-                (limit,),
+                   WHERE %(q)s::text IS NULL OR title ILIKE %(like)s OR chosen_role ILIKE %(like)s
+                         OR run_id::text LIKE %(prefix)s
+                   ORDER BY created_at DESC LIMIT %(limit)s OFFSET %(offset)s""",
+                {
+                    "q": search,
+                    "like": f"%{search}%" if search else None,
+                    "prefix": f"{(search or '').lower()}%",
+                    "limit": limit,
+                    "offset": offset,
+                },
             ).fetchall()
+
+    def run_record(self, run_id: str) -> dict[str, Any] | None:
+        """A run's stored result with its JD text and timestamps (what a run page shows)."""
+        with self.db.connection() as conn:
+            return conn.execute(
+                """SELECT run_id::text AS run_id, status, result, jd_text, created_at, updated_at FROM runs
+                   WHERE run_id = %s""",
+                (run_id,),
+            ).fetchone()
 
     def run_ids_with_prefix(self, prefix: str, limit: int = 5) -> list[str]:
         """Run ids that start with ``prefix`` (hex digits and dashes, as `runs list` prints them)."""

@@ -7,7 +7,8 @@ by (model, prompt name@version, hash of the rendered input: messages, tools and 
 - ``replay``: answers from the cassette. A request with no recording gets HTTP 404 with a message naming the
   prompt; the runner reports those cases as unrecorded instead of scoring the deterministic fallback.
 - ``record``: forwards to the live upstream, stores each successful answer, and passes errors through without
-  storing them (an error is never recorded as an answer).
+  storing them (an error is never recorded as an answer). A request already in the cassette is answered from it,
+  so a stopped record run resumes where it was.
 
 Cassettes are JSONL files, one recording per line, appended in record mode and read whole in replay mode.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -48,7 +50,13 @@ def input_hash(body: dict[str, Any]) -> str:
 
 class CassetteServer:
     def __init__(
-        self, path: Path, mode: Literal["replay", "record"], *, upstream: str | None = None, api_key: str | None = None
+        self,
+        path: Path,
+        mode: Literal["replay", "record"],
+        *,
+        upstream: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 30.0,
     ) -> None:
         if mode == "record" and not upstream:
             raise ConfigError("recording needs the live model's base URL (OPENAI_BASE_URL or the OpenAI API)")
@@ -56,6 +64,10 @@ class CassetteServer:
         self.mode = mode
         self.upstream = (upstream or "").rstrip("/")
         self.api_key = api_key
+        # The upstream gets the client's own timeout: a client that gave up must not leave the server generating
+        # (and then recording) an answer nobody reads.
+        self.timeout_s = timeout_s
+        self.abandoned = 0
         self.recordings: dict[str, dict[str, Any]] = {}
         self.misses: Counter[str] = Counter()  # prompt name@version → unanswered requests
         self.hits = 0
@@ -82,10 +94,18 @@ class CassetteServer:
                     repeat=int(self.headers.get("X-Jdgraph-Repeat", "0") or 0),
                 )
                 status, payload = server._answer(key, body, raw, dict(self.headers))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(json.dumps(payload).encode())
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    # jdgraph retries on its own terms; "no" keeps the client library from retrying a 502 too.
+                    self.send_header("x-should-retry", "false")
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    with server._lock:  # the client left (its timeout): nothing to answer, nothing to trace
+                        server.abandoned += 1
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True, name="cassette-server")
@@ -100,6 +120,12 @@ class CassetteServer:
     ) -> tuple[int, dict[str, Any]]:
         if body.get("stream"):
             return 400, {"error": {"message": "jdgraph cassette: streaming calls are not recorded", "type": "bad"}}
+        if self.mode == "record":
+            with self._lock:  # a record run that was stopped resumes: what is recorded is not asked again
+                known = self.recordings.get(key.as_str())
+                if known is not None:
+                    self.hits += 1
+                    return 200, known
         if self.mode == "replay":
             with self._lock:
                 response = self.recordings.get(key.as_str())
@@ -111,6 +137,7 @@ class CassetteServer:
                 message = f"{NO_RECORDING} for {key.prompt} (model {key.model}, repeat {key.repeat})"
                 return 404, {"error": {"message": message, "type": "not_found", "code": "no_recording"}}
             return 200, response
+        started = time.monotonic()
         request = urllib.request.Request(
             f"{self.upstream}/chat/completions",
             data=raw,
@@ -121,12 +148,17 @@ class CassetteServer:
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=120) as reply:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
                 payload = json.loads(reply.read())
         except urllib.error.HTTPError as exc:  # passed through, never stored
             return exc.code, json.loads(exc.read() or b"{}") or {"error": {"message": str(exc)}}
         except (urllib.error.URLError, TimeoutError) as exc:
             return 502, {"error": {"message": f"upstream unreachable: {exc}", "type": "upstream"}}
+        if time.monotonic() - started > self.timeout_s:
+            # The client's timeout has passed: it already fell back, so this answer is not what it saw.
+            with self._lock:
+                self.abandoned += 1
+            return 504, {"error": {"message": "upstream answered after the client's timeout", "type": "upstream"}}
         with self._lock:
             self.recordings[key.as_str()] = payload
             self.recorded += 1

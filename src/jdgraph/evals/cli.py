@@ -59,6 +59,7 @@ def _run(
     cassette: Path | None,
     overrides: list[str],
     judge: str | None = None,
+    accept_fallbacks: bool = False,
 ) -> Any:
     from jdgraph.evals.goldens import load_suite, resolve_suite
     from jdgraph.evals.runner import Mode, run_suite
@@ -81,6 +82,7 @@ def _run(
             concurrency=concurrency,
             cassette=cassette,
             judge=judge,
+            accept_fallbacks=accept_fallbacks,
             on_case=lambda _case: progress.advance(task),
             **_context_overrides(overrides),
         )
@@ -109,7 +111,8 @@ def _summary(run: Any, baseline: Any, failures: list[str]) -> None:
         console.print(f"judge {name}: {value:.3f} (mean over judged cases; informational, not gated)")
     console.print(
         f"cost ${run.totals['cost_usd']:.4f} · mean latency {run.totals['latency_ms_mean']:.0f} ms/case · "
-        f"wall {run.totals['wall_s']:.1f} s · {int(run.totals['errors'])} errors"
+        f"wall {run.totals['wall_s']:.1f} s · {int(run.totals['errors'])} errors · "
+        f"{int(run.totals.get('llm_calls', 0))} LLM calls, {int(run.totals.get('llm_fallbacks', 0))} fell back"
     )
     if failures:
         err_console.print("[bold red]gate: FAIL[/]")
@@ -147,6 +150,12 @@ def eval_run(
     record: Annotated[bool, typer.Option("--record", help="Call the live model and store its answers")] = False,
     replay: Annotated[bool, typer.Option("--replay", help="Answer LLM calls from the cassette only")] = False,
     cassette: CassetteOpt = None,
+    accept_fallbacks: Annotated[
+        bool,
+        typer.Option(
+            "--accept-fallbacks", help="--record: keep a recording in which some steps fell back (said in the report)"
+        ),
+    ] = False,
     overrides: SetOpt = [],  # noqa: B006 - typer reads the default, never mutates it
     judge: Annotated[
         str | None, typer.Option("--judge", help="provider:model for LLM-judge metrics (GEval); off by default")
@@ -185,6 +194,7 @@ def eval_run(
         cassette=cassette,
         overrides=overrides,
         judge=judge,
+        accept_fallbacks=accept_fallbacks,
     )
     failures = gate_failures(result, base)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -28,6 +28,7 @@ from jdgraph.errors import ConfigError, InputError
 from jdgraph.evals.cassettes import NO_RECORDING, CassetteServer
 from jdgraph.evals.goldens import Expected, Suite
 from jdgraph.evals.metrics import METRICS, CaseOutput, CaseScore, score_case
+from jdgraph.graph.context import Context
 from jdgraph.graph.llm import make_chat_model
 from jdgraph.prompts import load_prompt
 
@@ -71,6 +72,7 @@ class EvalConfig(BaseModel):
     concurrency: int = 1
     cassette: str | None = None
     judge: str | None = None
+    accept_fallbacks: bool = False
     started_at: str
     python: str = platform.python_version()
 
@@ -95,17 +97,26 @@ def _case_passed(scores: dict[str, CaseScore]) -> bool:
 
 
 @contextmanager
-def _llm_endpoint(mode: Mode, cassette: Path | None) -> Iterator[CassetteServer | None]:
+def _llm_endpoint(
+    mode: Mode, cassette: Path | None, *, local: bool = False, timeout_s: float = 30.0
+) -> Iterator[CassetteServer | None]:
     """Point the OpenAI client at the cassette server for replay/record; leave it alone otherwise."""
     if mode not in ("replay", "record"):
         yield None
         return
     if cassette is None:
         raise ConfigError(f"--{mode} needs a cassette file (--cassette PATH)")
-    upstream = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-    server = CassetteServer(cassette, mode, upstream=upstream, api_key=os.environ.get("OPENAI_API_KEY"))
-    saved = {k: os.environ.get(k) for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    # The live model behind the recording: the local server for local:* models, else the OpenAI-compatible one.
+    if local:
+        upstream = os.environ.get("JDGRAPH_LOCAL_BASE_URL") or "http://127.0.0.1:8089/v1"
+    else:
+        upstream = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    server = CassetteServer(
+        cassette, mode, upstream=upstream, api_key=os.environ.get("OPENAI_API_KEY"), timeout_s=timeout_s
+    )
+    saved = {k: os.environ.get(k) for k in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "JDGRAPH_LOCAL_BASE_URL")}
     os.environ["OPENAI_BASE_URL"] = server.base_url
+    os.environ["JDGRAPH_LOCAL_BASE_URL"] = server.base_url
     os.environ.setdefault("OPENAI_API_KEY", "sk-cassette-replay")
     try:
         yield server
@@ -128,13 +139,16 @@ def run_suite(
     concurrency: int = 2,
     cassette: Path | None = None,
     judge: str | None = None,
+    accept_fallbacks: bool = False,
     on_case: Callable[[CaseRun], None] | None = None,
     **context: Any,
 ) -> EvalRun:
     """Classify every case ``repeat`` times and score it. ``model`` sets every LLM step (``none``: deterministic)."""
     if repeat < 1:
         raise InputError("--repeat must be at least 1")
-    models = {f: model or context.pop(f, None) or "none" for f in MODEL_FIELDS}
+    # --model, then a per-step override, then the environment (PARSE_MODEL…, JDGRAPH_MODEL) as `classify` reads it.
+    from_env = Context.from_env()
+    models = {f: model or context.pop(f, None) or getattr(from_env, f, None) or "none" for f in MODEL_FIELDS}
     mode = mode or ("deterministic" if all(m == "none" for m in models.values()) else "llm")
     if mode in ("replay", "record") and all(m == "none" for m in models.values()):
         raise ConfigError(f"--{mode} needs --model (the model whose calls are recorded)")
@@ -152,6 +166,7 @@ def run_suite(
         concurrency=concurrency,
         cassette=str(cassette) if cassette else None,
         judge=judge,
+        accept_fallbacks=accept_fallbacks,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     by_id = {c.id: c for c in suite.cases}
@@ -162,7 +177,9 @@ def run_suite(
 
         judge_llm = JudgeLLM(judge)
     t0 = time.perf_counter()
-    with _llm_endpoint(mode, cassette):
+    llm_timeout = float(context.get("llm_timeout_s") or from_env.llm_timeout_s)
+    local = any(m.startswith("local:") for m in models.values())
+    with _llm_endpoint(mode, cassette, local=local, timeout_s=llm_timeout):
         for spec in sorted(set(models.values()) - {"none"}):
             make_chat_model(spec, timeout_s=5)  # a missing key or package fails here, once, not in every case
         items = [BatchItem(c.id, c.text, c.title, c.company) for c in suite.cases]
@@ -243,6 +260,9 @@ def summarise(config: EvalConfig, runs: list[CaseRun], *, wall_s: float = 0.0) -
         "cost_usd": round(sum(o.cost_usd for o in outputs), 6),
         "latency_ms_mean": round(statistics.fmean(o.latency_ms for o in outputs), 2) if outputs else 0.0,
         "llm_calls": float(sum(len(o.llm_calls) for o in outputs)),
+        # Calls whose answer was not used (the deterministic implementation stood in): a recording made of them
+        # measures the fallback, not the model.
+        "llm_fallbacks": float(sum(1 for o in outputs for c in o.llm_calls if c.get("outcome") == "fallback")),
         "wall_s": round(wall_s, 2),
     }
     cost_by_node: dict[str, float] = {}
@@ -309,6 +329,12 @@ class Baseline(BaseModel):
 def gate_failures(run: EvalRun, baseline: Baseline | None = None) -> list[str]:
     """Readable reasons the run fails the gate; empty when it passes."""
     failures: list[str] = []
+    fallbacks = int(run.totals.get("llm_fallbacks", 0))
+    if run.config.mode == "record" and fallbacks and not run.config.accept_fallbacks:
+        failures.append(
+            f"{fallbacks} of the recorded steps fell back to the deterministic implementation (the model's answers "
+            "were unusable); the recording measures the fallback, not the model. Pass --accept-fallbacks to keep it"
+        )
     for prompt, n in run.unrecorded.items():
         failures.append(f"{prompt} has no recording for {n} cases; re-record with a model (--record)")
     for name, summary in run.metrics.items():

@@ -390,20 +390,24 @@ def _quote_span(text: str, quote: str) -> tuple[int, int] | None:
     return (m.start(), m.end()) if m else None
 
 
-def ground_model_skills(items: list[tuple[str, str | None, bool]], text: str, sents: list[Sentence]) -> Grounding:
+def ground_model_skills(
+    items: list[tuple[str, str | None, bool]], text: str, sents: list[Sentence], *, not_skills: tuple[str, ...] = ()
+) -> Grounding:
     """A model's (name, evidence, is_primary) list held to the JD: evidence must be a quote of it (else it is
     replaced by the JD's own sentence naming the skill), and a skill the JD never names is dropped. A model can
-    then only add what the text says, never an invented sentence or skill."""
+    then only add what the text says, never an invented sentence or skill. ``not_skills`` (the company, the job
+    title) are never skills."""
     findings: list[SkillFinding] = []
     replaced: list[str] = []
     dropped: list[str] = []
     seen: set[str] = set()
+    excluded = {normalize_alias(x) for x in not_skills if x}
     for name, evidence, primary in items:
         name = " ".join(name.split())
         key = normalize_alias(name)
         if not key or key in seen:
             continue
-        if key in _AD_WORDS or (len(name.split()) == 1 and _not_a_term(name, False)):
+        if key in _AD_WORDS or key in excluded or (len(name.split()) == 1 and _not_a_term(name, False)):
             dropped.append(name)
             continue
         named = re.search(rf"(?<![\w+#]){re.escape(name)}(?![\w+#])", text, re.I)

@@ -33,6 +33,7 @@ from jdgraph.graph.schemas import (
     ExtractedSkills,
     LLMEnrichment,
     ParsedJD,
+    ParsedJDAnswer,
     ResolvedSkill,
     RoleChoice,
     RoleSignal,
@@ -142,10 +143,10 @@ def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     run_id = run_id_of(state.run_id)
     catalog = ctx.resolve_catalog()
     warnings: list[str] = []
-    parsed, recorder = _structured_or_fallback(
+    answer, recorder = _structured_or_fallback(
         "parse",
         ctx.parse_model,
-        ParsedJD,
+        ParsedJDAnswer,
         state,
         ctx,
         warnings,
@@ -153,6 +154,7 @@ def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         jd_text=text,
         title=state.title,
     )
+    parsed = None if answer is None else ParsedJD.model_validate(answer.model_dump())
     deterministic = deterministic_parse(text, title=state.title, company=state.company, catalog=catalog)
     if parsed is not None and parsed.jd_type == "reject" and deterministic.jd_type == "pass":
         # A model's rejection alone never ends a run: small models reject real JDs. The catalog-grounded gate
@@ -249,7 +251,12 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         title=parsed.role,
     )
     if out is not None:
-        grounded = ground_model_skills([(k.name, k.evidence, k.is_primary) for k in out.skills], state.text, sents)
+        grounded = ground_model_skills(
+            [(k.name, k.evidence, k.is_primary) for k in out.skills],
+            state.text,
+            sents,
+            not_skills=tuple(x for x in (parsed.company_name, parsed.role, state.company) if x),
+        )
         findings = grounded.findings
         if grounded.dropped:
             warnings.append(

@@ -88,14 +88,60 @@ class ParsedJD(BaseModel):
     urls: list[str] = Field(default_factory=list)
 
 
+ANSWER_MAX_STRING = 200
+ANSWER_MAX_ITEMS = 6
+
+
+def _bound(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "string" and "enum" not in node:
+            node.setdefault("maxLength", ANSWER_MAX_STRING)
+        if node.get("type") == "array":
+            node.setdefault("maxItems", ANSWER_MAX_ITEMS)
+        for value in node.values():
+            _bound(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bound(value)
+
+
+class BoundedAnswer(BaseModel):
+    """A model answer's schema with every string and list bounded (fields may set tighter bounds). The bounds reach
+    the server's grammar (llama-server, vLLM) through the JSON schema, so a small model that repeats itself ends
+    at a valid answer instead of at the token cap. Validation does not enforce the defaults: a provider that
+    ignores them loses nothing."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        schema = super().model_json_schema(*args, **kwargs)
+        _bound(schema)
+        return schema
+
+
+class ParsedJDAnswer(ParsedJD, BoundedAnswer):
+    """What the parse prompt returns: :class:`ParsedJD`, bounded."""
+
+    reject_reason: str | None = Field(None, max_length=300, description="Why the text is not a job description")
+    role: str | None = Field(None, max_length=120, description="The job title as written in the JD")
+    role_aliases: list[str] = Field(default_factory=list, max_length=5, description="Other titles for the same job")
+    company_name: str | None = Field(None, max_length=120)
+    job_locations: list[JobLocation] = Field(default_factory=list, max_length=5)
+    education: list[str] = Field(default_factory=list, max_length=5)
+    certifications: list[str] = Field(default_factory=list, max_length=10)
+    roles_and_responsibilities: list[ResponsibilitySection] = Field(default_factory=list, max_length=6)
+    urls: list[str] = Field(default_factory=list, max_length=5)
+
+
 class ExtractedSkill(BaseModel):
-    name: str = Field(description="The skill as named in the JD (a technology, method, tool or competence)")
+    name: str = Field(
+        max_length=80, description="The skill as named in the JD (a technology, method, tool or competence)"
+    )
     is_primary: bool = Field(description="True when required/central (in the title, requirements, or repeated)")
-    evidence: str = Field(description="The JD sentence that evidences the skill, copied verbatim")
+    evidence: str = Field(max_length=400, description="The JD sentence that evidences the skill, copied verbatim")
 
 
-class ExtractedSkills(BaseModel):
-    skills: list[ExtractedSkill]
+class ExtractedSkills(BoundedAnswer):
+    skills: list[ExtractedSkill] = Field(max_length=20, description="Each skill once")
 
 
 class SkillEvidence(BaseModel):
@@ -165,12 +211,12 @@ class Decision(BaseModel):
         return self.nearest_role if self.chosen_role.slug is None and self.nearest_role else self.chosen_role
 
 
-class AdjudicationDecision(BaseModel):
+class AdjudicationDecision(BoundedAnswer):
     """The adjudicator's verdict among candidate roles."""
 
     chosen_role: str = Field(description="Slug of the chosen candidate role (must be one of the candidates)")
     sub_role: str | None = Field(None, description="A more specific sub-role slug when one fits, else null")
-    reasoning: str = Field(description="Two or three sentences citing the JD evidence")
+    reasoning: str = Field(max_length=800, description="Two or three sentences citing the JD evidence")
     confidence: float = Field(ge=0, le=1)
     is_new_role: bool = Field(description="True when no candidate fits and the catalog needs a new role")
 
@@ -245,14 +291,16 @@ class AIIndexBreakdown(BaseModel):
     builds_ai_products: float = Field(description="0 to 1: the job builds AI products or features")
 
 
-class LLMEnrichment(BaseModel):
+class LLMEnrichment(BoundedAnswer):
     """What the enrich prompt returns. Skill clusters are not asked for: they come from the catalog's links."""
 
     nature_of_work: NatureOfWork
-    nature_of_work_evidence: str | None = Field(None, description="The JD sentence that shows it, verbatim")
+    nature_of_work_evidence: str | None = Field(
+        None, max_length=400, description="The JD sentence that shows it, verbatim"
+    )
     ai_index_breakdown: AIIndexBreakdown
     tech_stack_maturity: TechStackMaturity
-    tech_stack_reasoning: str
+    tech_stack_reasoning: str = Field(max_length=600)
 
 
 class ClassificationResult(BaseModel):

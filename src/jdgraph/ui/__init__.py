@@ -1,0 +1,1 @@
+"""The reviewers' and engineers' web page (``jdgraph ui``)."""
