@@ -14,10 +14,12 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from jdgraph.errors import InputError, JdgraphError
-from jdgraph.terminal import cell, safe
+from jdgraph.terminal import cell, plain, safe
 
 # A traceback never prints local variables: they hold database URLs with passwords, and JD text.
 app = typer.Typer(
@@ -333,76 +335,140 @@ runs_app = typer.Typer(help="Past runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 
-def _print_result(r: Any) -> None:
+def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
+    """A run as the reference run page shows it, in text that wraps at the terminal's width (80 columns and up):
+    lists of lines, not tables squeezed into unreadable columns."""
+    from jdgraph.runview import (
+        RunPage,
+        evidence_window,
+        llm_cost_text,
+        persistence_lines,
+        timings_text,
+        years_text,
+    )
+
+    page = page or RunPage(r)
+    width = max(60, min(console.width, 120))
     d = r.decision
-    console.print(f"[bold]run[/] {r.run_id}  status: {r.status}  route: {d.route}", highlight=False)
+
+    def line(text: str, indent: int = 0) -> None:
+        # Padding keeps wrapped continuation lines under their first line, not at column 0.
+        console.print(Padding(Text.from_markup(text), (0, 0, 0, indent), expand=False), highlight=False)
+
+    def heading(text: str) -> None:
+        console.print(f"\n[bold]{text}[/]", highlight=False)
+
+    line(f"[bold]run[/] {r.run_id}  status: {r.status}  route: {d.route}")
+    if page.created_at:
+        line(
+            f"created {page.created_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC · updated "
+            f"{page.updated_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        )
+    for w in r.warnings:
+        line(f"[yellow]warning:[/] {safe(w)}")
     if r.status == "rejected":
-        console.print(f"rejected: {safe(r.parsed.reject_reason)}", highlight=False)
+        line(f"rejected: {safe(r.parsed.reject_reason)}")
         return
+    heading("Role")
     if d.chosen_role.slug is None:
         near = d.nearest_role
-        console.print(
-            "[bold]role[/] none of the catalog's roles fits"
+        line(
+            "none of the catalog's roles fits"
             + (f" (nearest: {safe(near.display_name)} ({safe(near.slug)}), score {near.score:.3f})" if near else "")
-            + f"; decided by {d.decided_by}",
-            highlight=False,
         )
     else:
-        console.print(
-            f"[bold]role[/] {safe(d.chosen_role.display_name)} ({safe(d.chosen_role.slug)}) "
-            f"score {d.chosen_role.score:.3f}"
-            f" confidence {d.confidence:.2f}; decided by {d.decided_by}; llm2_fired={d.llm2_fired}",
-            highlight=False,
+        line(
+            f"{safe(d.chosen_role.display_name)} ({safe(d.chosen_role.slug)}) · score {d.chosen_role.score:.3f} · "
+            f"confidence {d.confidence:.2f}"
         )
-    console.print(f"  {safe(d.reasoning)}", highlight=False)
+    line(
+        f"decided by {d.decided_by}"
+        + (f"; adjudicated because {safe(d.llm2_reason)}" if d.llm2_reason else "")
+        + ("; the adjudicator model answered" if d.llm2_fired else "")
+    )
+    line(safe(d.reasoning), 2)
     if d.new_role_flag:
-        console.print(f"  [yellow]new-role flag:[/] {safe(d.new_role_flag)}", highlight=False)
-    p = r.parsed
-    locs = safe(
-        ", ".join(f"{loc.country or '?'} ({loc.iso_code or '-'}, {loc.work_mode or '-'})" for loc in p.job_locations)
-    )
-    exp = p.experience
-    console.print(
-        f"[bold]parsed[/] title={safe(repr(p.role))} company={safe(repr(p.company_name))} experience="
-        f"{exp.min if exp else None}-{exp.max if exp else None} locations: {locs or '-'}",
-        highlight=False,
-    )
-    table = Table(title="skills")
-    for col in ("skill (JD)", "canonical", "via", "score", "tag", "primary", "dimensions", "evidence"):
-        table.add_column(col)
-    for s in r.skills:
-        table.add_row(
-            cell(s.name),
-            cell(s.canonical_slug or "-"),
-            s.match_via,
-            f"{s.score:.2f}",
-            s.tag,
-            "yes" if s.is_primary else "",
-            cell(", ".join(x.slug for x in s.dimensions)),
-            cell(s.evidence[0].sentence[:60] if s.evidence else ""),
-        )
-    console.print(table)
-    sig = Table(title="role signals")
-    for col in ("role", "fused", "title", "KRA", "skills", "centroid"):
-        sig.add_column(col)
+        line(f"[yellow]new-role flag:[/] {safe(d.new_role_flag)}", 2)
+    if d.alternatives:
+        line("alternatives: " + ", ".join(f"{safe(a.slug)} {a.score:.3f}" for a in d.alternatives), 2)
+    heading("Role signals (fused = title · KRA · skills · centroid)")
     for x in r.role_signals[:5]:
-        sig.add_row(
-            cell(x.slug),
-            f"{x.score:.3f}",
-            cell(f"{x.title_similarity:.2f} {x.title_alias or ''}"),
-            f"{x.kra_similarity:.2f}",
-            f"{x.skill_overlap:.2f} ({len(x.matched_skills)})",
-            f"{x.centroid_similarity:.2f}",
+        line(
+            f"{safe(x.slug)}  {x.score:.3f} = title {x.title_similarity:.2f} · KRA {x.kra_similarity:.2f} · "
+            f"skills {x.skill_overlap:.2f} ({len(x.matched_skills)}) · centroid {x.centroid_similarity:.2f}",
+            2,
         )
-    console.print(sig)
-    for q in r.queued:
-        console.print(f"  queued {q.kind}: {safe(q.key)}", highlight=False)
-    for o in r.persistence:
-        console.print(f"  persist {o.kind}: {safe(o.item)} → {safe(o.outcome)}", highlight=False)
-    console.print(
-        f"LLM cost ${r.llm_cost_usd:.4f} over {len(r.llm_calls)} call(s); timings ms {r.node_timings_ms}",
-        highlight=False,
+    if page.matched_kras:
+        heading("Matched KRAs")
+        for kra, _sentence, sim in page.matched_kras:
+            line(f"{sim:.2f}  {safe(kra)}", 2)
+    p = r.parsed
+    heading("Parsed")
+    locs = "; ".join(
+        f"{(loc.city + ', ') if loc.city else ''}{loc.country or '?'} ({loc.iso_code or '-'}, {loc.work_mode or '-'})"
+        for loc in p.job_locations
     )
+    for label, value in (
+        ("title", p.role),
+        ("company", p.company_name),
+        ("locations", locs),
+        ("experience", f"{years_text(r)} years" if years_text(r) else None),
+        ("salary", (p.salary.raw or f"{p.salary.min}-{p.salary.max} {p.salary.currency}") if p.salary else None),
+        ("education", "; ".join(p.education)),
+        ("certifications", "; ".join(p.certifications)),
+        ("domain", p.domain.primary.domain if p.domain and p.domain.primary else None),
+        ("responsibilities", f"{len(p.roles_and_responsibilities)} section(s)"),
+    ):
+        line(f"{label:<17}{safe(value or '-')}", 2)
+    if r.enrichment:
+        e = r.enrichment
+        heading("Enrichment")
+        line(f"nature of work   {safe(e.nature_of_work)}", 2)
+        if e.nature_of_work_evidence:
+            line(f"“{safe(evidence_text(e.nature_of_work_evidence, width - 6))}”", 4)
+        line(f"tech stack       {safe(e.tech_stack_maturity)}: {safe(e.tech_stack_reasoning)}", 2)
+        line(f"AI index         {e.ai_index:.2f} / 5", 2)
+        for cluster, names in e.skill_clusters.items():
+            line(f"cluster          {safe(cluster)}: {safe(', '.join(names))}", 2)
+    heading(f"Skills ({len(r.skills)})")
+    for sk in r.skills:
+        canonical = f" → {safe(sk.canonical_slug)}" if sk.canonical_slug else " (new)"
+        dims = f" · {safe(', '.join(x.name for x in sk.dimensions))}" if sk.dimensions else ""
+        line(
+            f"{'*' if sk.is_primary else '-'} {safe(sk.name)}{canonical} · {sk.match_via} {sk.score:.2f}{dims}",
+            2,
+        )
+        if sk.evidence:
+            line(f"“{safe(evidence_window(sk, width - 8))}”", 4)
+    if page.dimensions:
+        line("dimensions: " + safe(" · ".join(page.dimensions)), 2)
+    heading(f"Captured for review ({len(r.queued)})")
+    for q in r.queued:
+        line(f"{q.kind}: {safe(evidence_text(q.key, width - 20))}", 2)
+    heading("Post-classification")
+    for kind, item, outcome in persistence_lines(r.persistence):
+        line(f"{kind}: {safe(evidence_text(item, 50))} → {safe(outcome)}", 2)
+    heading(f"LLM calls ({len(r.llm_calls)}): {llm_cost_text(r)}")
+    for c in r.llm_calls:
+        line(
+            f"{c.seq}. {c.node} · {safe(c.model)} · {c.prompt_name}@{c.prompt_version}"
+            f"{' · ' + c.method if c.method else ''} · {c.input_tokens}/{c.output_tokens} tokens · "
+            f"${c.cost_usd:.4f} · {c.latency_ms:.0f} ms · {c.outcome}",
+            2,
+        )
+        if c.error:
+            line(f"[red]{safe(evidence_text(c.error, 2 * width))}[/]", 5)
+    heading("Timings")
+    line(timings_text(r.node_timings_ms), 2)
+    if show_text and page.jd_text:
+        heading("Job description")
+        console.print(Text(plain(page.jd_text)), soft_wrap=False)
+
+
+def evidence_text(text: str, n: int) -> str:
+    from jdgraph.runview import clip
+
+    return clip(text, n)
 
 
 @app.command("classify")
@@ -543,6 +609,7 @@ def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20, catalog:
 def runs_show(
     run_id: Annotated[str, typer.Argument(help="A run id, or its first characters (4 or more)")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    no_text: Annotated[bool, typer.Option("--no-text", help="Leave out the stored JD text.")] = False,
     catalog: CatalogOption = None,
 ) -> None:
     """One run, as the reference run page shows it."""
@@ -563,14 +630,17 @@ def runs_show(
         if not matches:
             raise NotFoundError(f"no run starts with {run_id}", kind="run", key=run_id) from None
         key = matches[0]
-    stored = runs.run_result(key)
-    if stored is None:
+    from jdgraph.runview import RunPage
+
+    record = runs.run_record(key)
+    if record is None or record["result"] is None:
         raise NotFoundError(f"no run {key}", kind="run", key=key)
-    result = ClassificationResult.model_validate(stored)
+    result = ClassificationResult.model_validate(record["result"])
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
-        _print_result(result)
+        page = RunPage(result, record["jd_text"], record["created_at"], record["updated_at"])
+        _print_result(result, page, show_text=not no_text)
 
 
 llm_app = typer.Typer(help="A real local model for development (llama.cpp's llama-server).", no_args_is_help=True)

@@ -42,7 +42,7 @@ def test_search_roles_and_overlap_tools(catalog) -> None:
 
 
 def _cli(catalog, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "JDGRAPH_DB_SCHEMA": catalog.db.schema}
+    env = {**os.environ, "JDGRAPH_DB_SCHEMA": catalog.db.schema, "COLUMNS": "80"}
     return subprocess.run(
         [sys.executable, "-m", "jdgraph.cli", *args],
         capture_output=True,
@@ -295,3 +295,22 @@ def test_runs_show_takes_an_id_prefix(catalog) -> None:
     assert _cli(catalog, "runs", "show", "zz-not-hex").returncode == 2
     missing = _cli(catalog, "runs", "show", "0000-0000")
     assert missing.returncode == 5 and "no run starts with 0000-0000" in missing.stderr  # catalog-data error
+
+
+def test_runs_show_is_a_full_run_page_readable_at_80_columns(catalog) -> None:
+    import jdgraph
+    from tests.rust_jd import RUST_JD
+
+    run = jdgraph.classify(RUST_JD, catalog=catalog.name)
+    shown = _cli(catalog, "runs", "show", run.run_id[:8])
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(x) for x in lines) <= 80, [x for x in lines if len(x) > 80]
+    for section in ("Role", "Role signals", "Matched KRAs", "Parsed", "Enrichment", "Skills (", "Captured for review",
+                    "Post-classification", "LLM calls (0)", "Timings", "Job description"):  # fmt: skip
+        assert any(x.startswith(section) for x in lines), section
+    assert "created 20" in shown.stdout and "Turing" in shown.stdout  # timestamps and the stored JD text
+    assert "llm2_fired" not in shown.stdout and "{'parse'" not in shown.stdout  # no internals leak
+    evidence = [x.strip() for x in lines if x.strip().startswith("“")]
+    assert evidence and all(x.endswith("”") for x in evidence)  # evidence lines are whole or end in "…”"
+    assert sum("already linked" in x for x in lines) <= 5  # repeated outcomes are counted, not listed
