@@ -108,6 +108,20 @@ def test_classify_through_the_sdk_wait_and_stream(server) -> None:  # type: igno
     assert listed.returncode == 0, listed.stderr  # the run was persisted in the server's catalog
 
 
+def test_the_readmes_sdk_snippet_runs_against_the_server(server, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import contextlib
+    import io
+
+    from tests.integration.test_readme import ROOT, readme_python_blocks
+
+    [block] = [b for b in readme_python_blocks() if "get_sync_client" in b]
+    monkeypatch.chdir(ROOT)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(block.replace("http://127.0.0.1:2024", server[0]), {"__name__": "readme"})
+    assert out.getvalue().strip() == "systems-software-engineer"
+
+
 def test_a_bad_input_is_a_failed_run(server) -> None:  # type: ignore[no-untyped-def]
     from langgraph_sdk import get_sync_client
 
