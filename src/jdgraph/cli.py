@@ -671,13 +671,17 @@ def llm_serve(
 
     command = localmodel.serve_command(model, port=port, slots=slots, log=err_console.print)
     alias = localmodel.MODELS[model].alias
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = localmodel.cache_dir() / "llama-server.log"
+    # The server logs every request: to a file, never to a pipe nobody reads (a full pipe blocks the server).
+    log_file = log_path.open("ab")
+    proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         localmodel.wait_ready(port, proc=proc)
         console.print(
             f"serving {alias} on http://127.0.0.1:{port}/v1 — use it with:\n"
-            f"  export OPENAI_BASE_URL=http://127.0.0.1:{port}/v1 OPENAI_API_KEY=local\n"
-            f"  jdgraph classify examples/rust-developer.txt --model local:{alias}",
+            + (f"  export JDGRAPH_LOCAL_BASE_URL=http://127.0.0.1:{port}/v1\n" if port != 8089 else "")
+            + f"  jdgraph classify examples/rust-developer.txt --model local:{alias}\n"
+            f"server log: {log_path}",
             highlight=False,
         )
         proc.wait()
@@ -686,6 +690,7 @@ def llm_serve(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log_file.close()
 
 
 @app.command("ui")
