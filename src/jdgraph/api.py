@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from jdgraph.errors import JdgraphError
+from jdgraph.errors import ConfigError, JdgraphError
 from jdgraph.graph.context import Context
 from jdgraph.graph.schemas import ClassificationResult
 from jdgraph.graph.state import InputState
@@ -99,8 +99,17 @@ def classify_many(
         except JdgraphError as exc:
             return BatchOutcome(item.id, error=exc)
 
+    ctx = Context.from_env(**context)
+    pool_max = ctx.resolve_catalog().db.settings.pool_max
+    if concurrency > pool_max:
+        # Each run needs a connection of its own at some point; more workers than connections only queue on
+        # the pool (and a run that waits longer than the pool's timeout fails).
+        raise ConfigError(
+            f"--concurrency {concurrency} is more than the database pool's {pool_max} connections: lower it, or "
+            f"raise JDGRAPH_DB_POOL_MAX to at least {concurrency}",
+            setting="JDGRAPH_DB_POOL_MAX",
+        )
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="jdgraph-batch") as pool:
-        ctx = Context.from_env(**context)
         for chunk in _windows(items, max(1, window)):
             _embed_window(chunk, ctx)
             yield from pool.map(run, chunk)

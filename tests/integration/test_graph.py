@@ -311,13 +311,17 @@ def test_a_run_id_that_is_not_a_uuid_is_an_input_error(catalog) -> None:
 
 
 def test_more_concurrent_runs_on_one_role_than_pool_connections_all_finish(catalog) -> None:
-    """Twelve workers on one role with a pool of eight: persist used to lock the role row and then wait for a
-    second pooled connection that the waiting workers held (PoolTimeout after 30 s); every run must finish."""
+    """As many workers as pool connections, all on one role: persist used to lock the role row and then wait for
+    a second pooled connection that the waiting workers held (PoolTimeout after 30 s); every run must finish.
+    More workers than connections is refused up front, naming both settings."""
     from jdgraph.api import BatchItem, classify_many
+    from jdgraph.errors import ConfigError
 
-    assert catalog.db.settings.pool_max < 12
+    workers = catalog.db.settings.pool_max
     items = [BatchItem(f"nurse-{i}", NURSE_JD + f"Reference: POOL-{i:03d}\n") for i in range(12)]
-    outcomes = list(classify_many(items, concurrency=12))
+    with pytest.raises(ConfigError, match="JDGRAPH_DB_POOL_MAX"):
+        list(classify_many(items, concurrency=workers + 1))
+    outcomes = list(classify_many(items, concurrency=workers))
     assert [o.id for o in outcomes] == [i.id for i in items]
     assert all(o.result is not None and o.result.decision.chosen_role.slug == "registered-nurse" for o in outcomes), [
         o.error.message for o in outcomes if o.error

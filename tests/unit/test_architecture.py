@@ -124,3 +124,45 @@ def test_public_python_api_is_what_the_readme_says() -> None:
     assert out.returncode == 0, out.stderr
     version = subprocess.run([sys.executable, "-m", "jdgraph.cli", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("jdgraph ")
+
+
+# Identifiers (not values) that f-string SQL may interpolate: module constants (column lists, ef_search settings)
+# and the names of tables, indexes, columns and staging tables, which always come from constant tuples in the code.
+_SQL_IDENTIFIERS = re.compile(r"^(_?[A-Z][A-Z0-9_]*|table|text_col|index|columns|stage|t|self\.schema|quoted)$")
+
+
+def _sql_interpolations(path: Path) -> list[str]:
+    """Every value an f-string passed to ``execute``/``copy`` interpolates that is not a known identifier."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr not in ("execute", "executemany", "copy") or not node.args:
+            continue
+        first = node.args[0]
+        if isinstance(first, ast.BinOp | ast.Call) and not isinstance(first, ast.Call):
+            found.append(f"{path.name}:{node.lineno} builds SQL with an operator")
+        if isinstance(first, ast.JoinedStr):
+            for part in first.values:
+                if isinstance(part, ast.FormattedValue):
+                    expr = ast.unparse(part.value)
+                    if not _SQL_IDENTIFIERS.match(expr):
+                        found.append(f"{path.name}:{node.lineno} interpolates {expr!r}")
+    return found
+
+
+def test_sql_values_are_always_parameters() -> None:
+    """Values reach SQL only as parameters (%s): an f-string may splice in identifiers and constant column
+    lists, never a value; no SQL is built with + or %."""
+    offenders = [x for p in (SRC / "catalog").rglob("*.py") for x in _sql_interpolations(p)]
+    assert offenders == []
+
+
+def test_the_parameterised_sql_check_would_catch_a_spliced_value(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        'def f(conn, slug):\n    conn.execute(f"SELECT id FROM roles WHERE slug = \'{slug}\'")\n'
+        '    conn.execute("SELECT 1 WHERE a = " + slug)\n',
+        encoding="utf-8",
+    )
+    assert _sql_interpolations(bad) == ["bad.py:2 interpolates 'slug'", "bad.py:3 builds SQL with an operator"]

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from filelock import FileLock
 from pgvector.psycopg import register_vector
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -254,4 +255,4 @@ class Database:
                 ).fetchall()
                 names += [r["nspname"] for r in rows]
             for name in names:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
