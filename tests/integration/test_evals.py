@@ -227,7 +227,7 @@ REPLAY_BASELINES = sorted(p for p in (ROOT / "evals" / "baselines").glob("*.json
 
 
 @pytest.mark.parametrize("baseline_path", REPLAY_BASELINES or [None], ids=lambda p: p.stem if p else "none")
-def test_ci_gate_llm_path_replays_committed_cassettes(catalog, baseline_path: Path | None) -> None:  # type: ignore[no-untyped-def]
+def test_ci_gate_llm_path_replays_committed_cassettes(catalog, embeddings, baseline_path: Path | None) -> None:  # type: ignore[no-untyped-def]
     """The LLM path's gate: every committed replay baseline is re-measured from its cassette, offline."""
     if baseline_path is None:
         pytest.skip(
@@ -235,14 +235,25 @@ def test_ci_gate_llm_path_replays_committed_cassettes(catalog, baseline_path: Pa
             "(jdgraph eval run starter --model M --record --cassette evals/cassettes/starter.M.jsonl, then "
             "jdgraph eval baseline starter --model M --replay --cassette …)"
         )
+    from jdgraph.catalog.db import Database
+    from jdgraph.catalog.registry import open_catalog
+    from jdgraph.settings import DatabaseSettings
+
     baseline = Baseline.load(baseline_path)
     assert baseline.cassette, f"{baseline_path} names no cassette"
+    # A starter catalog of its own, as fresh as the one the recording was made on: runs persisted by other tests
+    # move role centroids, which would change what the adjudication prompt shows (and so its recording's key).
+    db = Database(DatabaseSettings.from_env(schema=f"{catalog.db.settings.schema}_replay"))
+    open_catalog("starter", db=db, embeddings=embeddings)
+    db.close()
     run = run_suite(
         load_suite(resolve_suite(baseline.suite, ROOT)),
         mode="replay",
         cassette=ROOT / baseline.cassette,
+        catalog="replay",
         **{k: v for k, v in baseline.models.items()},
     )
+    assert run.totals["llm_calls"] > 0 and run.recorded_prompts
     failures = gate_failures(run, baseline)
     assert failures == [], "\n".join(failures)
 

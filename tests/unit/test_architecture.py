@@ -161,7 +161,7 @@ def test_sql_values_are_always_parameters() -> None:
 def test_the_parameterised_sql_check_would_catch_a_spliced_value(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text(
-        'def f(conn, slug):\n    conn.execute(f"SELECT id FROM roles WHERE slug = \'{slug}\'")\n'
+        "def f(conn, slug):\n    conn.execute(f\"SELECT id FROM roles WHERE slug = '{slug}'\")\n"
         '    conn.execute("SELECT 1 WHERE a = " + slug)\n',
         encoding="utf-8",
     )

@@ -83,6 +83,9 @@ class EvalRun(BaseModel):
     metrics: dict[str, MetricSummary]
     pass_rates: dict[str, float]
     unrecorded: dict[str, int] = Field(default_factory=dict, description="prompt ref → cases without a recording")
+    recorded_prompts: list[str] = Field(
+        default_factory=list, description="replay: the prompt refs the cassette holds recordings for"
+    )
     totals: dict[str, float] = Field(default_factory=dict)
     node_ms_mean: dict[str, float] = Field(default_factory=dict)
     cost_by_node: dict[str, float] = Field(default_factory=dict, description="LLM cost (USD) per graph node")
@@ -179,7 +182,7 @@ def run_suite(
     t0 = time.perf_counter()
     llm_timeout = float(context.get("llm_timeout_s") or from_env.llm_timeout_s)
     local = any(m.startswith("local:") for m in models.values())
-    with _llm_endpoint(mode, cassette, local=local, timeout_s=llm_timeout):
+    with _llm_endpoint(mode, cassette, local=local, timeout_s=llm_timeout) as endpoint:
         for spec in sorted(set(models.values()) - {"none"}):
             make_chat_model(spec, timeout_s=5)  # a missing key or package fails here, once, not in every case
         items = [BatchItem(c.id, c.text, c.title, c.company) for c in suite.cases]
@@ -222,7 +225,10 @@ def run_suite(
                 runs.append(run)
                 if on_case:
                     on_case(run)
-    return summarise(config, runs, wall_s=time.perf_counter() - t0)
+        recorded = sorted({k.split("|")[1] for k in endpoint.recordings}) if endpoint is not None else []
+    summary = summarise(config, runs, wall_s=time.perf_counter() - t0)
+    summary.recorded_prompts = recorded
+    return summary
 
 
 def summarise(config: EvalConfig, runs: list[CaseRun], *, wall_s: float = 0.0) -> EvalRun:
@@ -335,8 +341,17 @@ def gate_failures(run: EvalRun, baseline: Baseline | None = None) -> list[str]:
             f"{fallbacks} of the recorded steps fell back to the deterministic implementation (the model's answers "
             "were unusable); the recording measures the fallback, not the model. Pass --accept-fallbacks to keep it"
         )
+    cases = max(1, int(run.totals.get("cases", 1)))
     for prompt, n in run.unrecorded.items():
-        failures.append(f"{prompt} has no recording for {n} cases; re-record with a model (--record)")
+        if prompt not in run.recorded_prompts:  # an edited prompt: nothing of it is recorded
+            failures.append(f"{prompt} has no recording for {n} cases; re-record with a model (--record)")
+        elif n > max(1, cases // 10):
+            # The prompt is recorded, but these cases rendered it differently (the catalog or the embedding model
+            # changed what the prompt shows, e.g. candidate roles). A few are tolerated (and not scored).
+            failures.append(
+                f"{prompt}: {n} of {cases} cases asked what the cassette never recorded (inputs drifted from the "
+                "recording: catalog or embeddings changed); re-record"
+            )
     for name, summary in run.metrics.items():
         if summary.value + 1e-9 < summary.threshold:
             failures.append(f"{name} {summary.value:.3f} is below its threshold {summary.threshold:.3f}")
