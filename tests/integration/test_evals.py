@@ -223,11 +223,26 @@ def test_llm_judge_scores_adjudicated_reasoning_only_when_configured(catalog, mo
     assert "adjudication_reasoning: 0.800" in markdown_report(run)
 
 
+@pytest.fixture(scope="module")
+def replay_catalog(catalog, embeddings):  # type: ignore[no-untyped-def]
+    """A starter catalog of its own (catalog name "replay"), as fresh as the one a recording is made on: runs
+    persisted by other tests move role centroids, which would change what the adjudication prompt shows (and so
+    its recording's key)."""
+    from jdgraph.catalog.db import Database
+    from jdgraph.catalog.registry import open_catalog
+    from jdgraph.settings import DatabaseSettings
+
+    db = Database(DatabaseSettings.from_env(schema=f"{catalog.db.settings.schema}_replay"))
+    open_catalog("starter", db=db, embeddings=embeddings)
+    db.close()
+    return "replay"
+
+
 REPLAY_BASELINES = sorted(p for p in (ROOT / "evals" / "baselines").glob("*.json") if Baseline.load(p).mode == "replay")
 
 
 @pytest.mark.parametrize("baseline_path", REPLAY_BASELINES or [None], ids=lambda p: p.stem if p else "none")
-def test_ci_gate_llm_path_replays_committed_cassettes(catalog, embeddings, baseline_path: Path | None) -> None:  # type: ignore[no-untyped-def]
+def test_ci_gate_llm_path_replays_committed_cassettes(replay_catalog, baseline_path: Path | None) -> None:  # type: ignore[no-untyped-def]
     """The LLM path's gate: every committed replay baseline is re-measured from its cassette, offline."""
     if baseline_path is None:
         pytest.skip(
@@ -235,17 +250,8 @@ def test_ci_gate_llm_path_replays_committed_cassettes(catalog, embeddings, basel
             "(jdgraph eval run starter --model M --record --cassette evals/cassettes/starter.M.jsonl, then "
             "jdgraph eval baseline starter --model M --replay --cassette …)"
         )
-    from jdgraph.catalog.db import Database
-    from jdgraph.catalog.registry import open_catalog
-    from jdgraph.settings import DatabaseSettings
-
     baseline = Baseline.load(baseline_path)
     assert baseline.cassette, f"{baseline_path} names no cassette"
-    # A starter catalog of its own, as fresh as the one the recording was made on: runs persisted by other tests
-    # move role centroids, which would change what the adjudication prompt shows (and so its recording's key).
-    db = Database(DatabaseSettings.from_env(schema=f"{catalog.db.settings.schema}_replay"))
-    open_catalog("starter", db=db, embeddings=embeddings)
-    db.close()
     run = run_suite(
         load_suite(resolve_suite(baseline.suite, ROOT)),
         mode="replay",
@@ -256,6 +262,34 @@ def test_ci_gate_llm_path_replays_committed_cassettes(catalog, embeddings, basel
     assert run.totals["llm_calls"] > 0 and run.recorded_prompts
     failures = gate_failures(run, baseline)
     assert failures == [], "\n".join(failures)
+
+
+def test_an_edited_prompt_without_a_recording_fails_the_replay_gate(replay_catalog, tmp_path: Path) -> None:
+    import shutil
+
+    import jdgraph.prompts
+
+    if not REPLAY_BASELINES:
+        pytest.skip("no replay baseline committed")
+    baseline = Baseline.load(REPLAY_BASELINES[0])
+    prompts = tmp_path / "prompts"
+    shutil.copytree(
+        Path(jdgraph.prompts.__file__).parent, prompts, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
+    parse = prompts / "parse.md"
+    parse.write_text(parse.read_text(encoding="utf-8").replace("precise parser", "careful parser"), encoding="utf-8")
+    suite = load_suite(resolve_suite(baseline.suite, ROOT))
+    suite.cases = suite.cases[:3]
+    run = run_suite(
+        suite,
+        mode="replay",
+        cassette=ROOT / str(baseline.cassette),
+        prompts_dir=str(prompts),
+        catalog=replay_catalog,
+        **baseline.models,
+    )
+    failures = gate_failures(run, baseline)
+    assert any(f.startswith("parse@") and "has no recording for 3 cases" in f for f in failures), failures
 
 
 def test_gate_and_runner_refuse_what_they_cannot_judge(starter_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

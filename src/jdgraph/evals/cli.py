@@ -107,6 +107,11 @@ def _summary(run: Any, baseline: Any, failures: list[str]) -> None:
             style=style,
         )
     console.print(table)
+    if baseline is not None and baseline.below_threshold:
+        console.print(
+            "known shortfalls of this model (gated against its baseline only): " + ", ".join(baseline.below_threshold),
+            highlight=False,
+        )
     for name, value in run.judge_metrics.items():
         console.print(f"judge {name}: {value:.3f} (mean over judged cases; informational, not gated)")
     console.print(
