@@ -268,6 +268,11 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 f"extract: {len(grounded.evidence_replaced)} evidence text(s) were not quotes of the JD; the JD's "
                 "own sentence is shown instead: " + ", ".join(repr(d) for d in grounded.evidence_replaced[:8])
             )
+        if not findings and recorder is not None and recorder.records:
+            # Nothing the model named survived (all invented or filler): its answer is as good as none.
+            warnings.append("extract: no skill of the model's answer is in the JD; used the deterministic extractor")
+            recorder.records[-1].outcome = "fallback"
+            findings = None
     if findings is None:
         findings = deterministic_extract(
             state.text, sents, title=parsed.role, catalog=catalog, embedding_threshold=ctx.extract_embedding
