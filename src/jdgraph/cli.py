@@ -312,23 +312,38 @@ def catalog_search(
 
 
 def _search_batch(catalog: Any, path: Path, kind: str, top: int) -> None:
-    if not path.exists():
-        raise InputError(f"batch file {path} does not exist")
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    """Like `classify --batch`: every line is read and checked first; a bad line becomes an output line
+    {"line", "error"} where it was, the others are searched, and the exit status says if any failed."""
+    if not path.is_file():
+        raise InputError(f"batch file {path} {'is not a file' if path.exists() else 'does not exist'}")
+    entries: list[tuple[int, Any]] = []
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw.decode("utf-8"))
+            if not isinstance(item, dict) or "id" not in item or not isinstance(item.get("query"), str):
+                raise ValueError("expected a JSON object with 'id' and a string 'query'")
+            entries.append((n, (item["id"], item["query"])))
+        except (UnicodeDecodeError, ValueError) as exc:
+            entries.append((n, f"line {n}: {exc}"))
+    failed = 0
+    for n, entry in entries:
+        if isinstance(entry, str):
+            failed += 1
+            out: dict[str, Any] = {"line": n, "error": entry}
+        else:
+            query_id, query = entry
             try:
-                item = json.loads(line)
-                query_id, query = item["id"], item["query"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise InputError(f"{path}:{n}: expected a JSON object with 'id' and 'query' ({exc})") from exc
-            try:
-                out: dict[str, Any] = {"id": query_id, "candidates": _search(catalog, kind, str(query), top)}
+                out = {"id": query_id, "candidates": _search(catalog, kind, query, top)}
             except InputError as exc:
-                out = {"id": query_id, "error": exc.message, "candidates": []}
-            sys.stdout.write(json.dumps(out) + "\n")
-            sys.stdout.flush()
+                failed += 1
+                out = {"id": query_id, "line": n, "error": exc.message, "candidates": []}
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+    if failed:
+        err_console.print(f"[yellow]{failed} of {len(entries)} lines failed; their output lines carry an 'error'[/]")
+        raise typer.Exit(1)
 
 
 runs_app = typer.Typer(help="Past runs.", no_args_is_help=True)

@@ -95,9 +95,14 @@ def test_eval_cli_writes_reports_and_gates(catalog, tmp_path: Path) -> None:  # 
     skipped = cli("run", "hahu-dev")
     assert skipped.returncode == 0 and "needs ESCO occupations" in skipped.stderr
     invalid = tmp_path / "bad.v1.jsonl"
-    invalid.write_text('{"id": "x", "text": "t", "expected": {"role": "chef", "route": "rejected"}}\n')
+    invalid.write_text(
+        '{"id": "x", "text": "t", "expected": {"role": "chef", "route": "rejected"}}\n{oops\n'
+        '{"id": "y", "text": "t", "expected": {"role": null, "route": "rejected"}}\n'
+        '{"id": "y", "text": "t", "expected": {"role": null, "route": "rejected"}}\n'
+    )
     out = cli("validate", str(invalid))
     assert out.returncode == 2 and "bad.v1.jsonl:1:" in out.stderr
+    assert "bad.v1.jsonl:2: not JSON" in out.stderr and "bad.v1.jsonl:4: duplicate id 'y'" in out.stderr
 
 
 PARSED = {

@@ -68,12 +68,15 @@ def test_cli_batch_writes_one_line_per_input(catalog, tmp_path: Path) -> None:
             json.dumps(x)
             for x in [{"id": "a", "query": "Rust Engineer"}, {"id": "b", "query": "Nurse"}, {"id": "c", "query": " "}]
         )
+        + "\n{not json\n"
+        + json.dumps({"id": "d", "query": "Data Engineer"})
         + "\n"
     )
     out = _cli(catalog, "catalog", "search", "--kind", "role", "--top", "3", "--batch", str(batch))
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # some lines failed: said by the exit status, after every line ran
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [line["id"] for line in lines] == ["a", "b", "c"]
+    assert [line.get("id", line.get("line")) for line in lines] == ["a", "b", "c", 4, "d"]
+    assert "2 of 5 lines failed" in out.stderr and lines[4]["candidates"]
     assert lines[1]["candidates"][0]["slug"] == "registered-nurse"
     assert lines[2]["error"] and lines[2]["candidates"] == []
     assert {"slug", "display_name", "source_id", "score"} <= set(lines[0]["candidates"][0])

@@ -345,8 +345,14 @@ def eval_compare(
 @eval_app.command("validate")
 @_handle
 def eval_validate(path: Annotated[Path, typer.Argument(help="A golden JSONL file")]) -> None:
-    """Check a golden file against the schema (errors name the file and line)."""
-    from jdgraph.evals.goldens import load_suite
+    """Check a golden file against the schema: every problem, each naming the file and line."""
+    from jdgraph.errors import GoldenError
+    from jdgraph.evals.goldens import check_suite
 
-    suite = load_suite(path)
+    suite, problems = check_suite(path)
+    if problems:
+        for problem in problems:
+            err_console.print(problem, highlight=False, markup=False)
+        raise GoldenError(f"{path}: {len(problems)} problem(s)")
+    assert suite is not None
     console.print(f"{path}: {len(suite.cases)} valid cases (sha256 {suite.sha256[:12]})")

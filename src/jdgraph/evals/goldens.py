@@ -76,31 +76,51 @@ class Suite(BaseModel):
 
 
 def load_suite(path: Path | str) -> Suite:
-    """Read and validate a golden file (every line, every id unique)."""
+    """Read and validate a golden file (every line, every id unique); the first problem is a GoldenError."""
+    suite, problems = check_suite(path)
+    if problems:
+        raise GoldenError(problems[0])
+    assert suite is not None
+    return suite
+
+
+def check_suite(path: Path | str) -> tuple[Suite | None, list[str]]:
+    """Validate every line of a golden file and return the suite (None when any line is bad) with every problem,
+    each naming the file and line, so one pass over a file shows all that needs fixing."""
     path = Path(path)
     if not path.is_file():
-        raise GoldenError(f"golden file {path} does not exist")
+        return None, [f"golden file {path} does not exist"]
     raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: not UTF-8 (byte {exc.start})"]
     cases: list[GoldenCase] = []
+    problems: list[str] = []
     seen: dict[str, int] = {}
-    for n, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             case = GoldenCase.model_validate(json.loads(line))
         except json.JSONDecodeError as exc:
-            raise GoldenError(f"{path}:{n}: not JSON ({exc.msg} at column {exc.colno})") from exc
+            problems.append(f"{path}:{n}: not JSON ({exc.msg} at column {exc.colno})")
+            continue
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'case'}: {e['msg']}" for e in exc.errors())
-            raise GoldenError(f"{path}:{n}: {problems}") from exc
+            detail = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'case'}: {e['msg']}" for e in exc.errors())
+            problems.append(f"{path}:{n}: {detail}")
+            continue
         if case.id in seen:
-            raise GoldenError(f"{path}:{n}: duplicate id {case.id!r} (first on line {seen[case.id]})")
+            problems.append(f"{path}:{n}: duplicate id {case.id!r} (first on line {seen[case.id]})")
+            continue
         seen[case.id] = n
         cases.append(case)
-    if not cases:
-        raise GoldenError(f"{path}: no cases")
+    if not cases and not problems:
+        problems.append(f"{path}: no cases")
+    if problems:
+        return None, problems
     name = re.sub(r"\.v\d+$", "", path.name.removesuffix(".jsonl"))
-    return Suite(name=name, path=str(path), sha256=hashlib.sha256(raw).hexdigest(), cases=cases)
+    return Suite(name=name, path=str(path), sha256=hashlib.sha256(raw).hexdigest(), cases=cases), []
 
 
 def resolve_suite(name_or_path: str, root: Path | None = None) -> Path:
