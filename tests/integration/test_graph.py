@@ -10,7 +10,7 @@ import pytest
 
 import jdgraph
 from jdgraph.errors import InputError
-from tests.rust_jd import RUST_JD, RUST_SKILLS
+from tests.rust_jd import BEEKEEPER_JD, RUST_JD, RUST_SKILLS
 
 pytestmark = pytest.mark.integration
 RELATED_DIMENSIONS = {
@@ -196,15 +196,7 @@ Requirements:
 
 
 def test_unknown_role_queues_a_new_role(catalog) -> None:
-    jd = """Beekeeper
-We are hiring a seasonal beekeeper for our apiary in Otago, New Zealand. Full-time, on-site.
-Responsibilities:
-- Inspect hives weekly for queen health, brood patterns and varroa mites.
-- Harvest, extract and jar honey and beeswax.
-- Move hives between orchards for pollination contracts.
-Requirements:
-- One season of commercial apiary experience and no allergy to bee stings.
-"""
+    jd = BEEKEEPER_JD
     result = _run(jd)
     assert result.decision.is_new_role and result.decision.route == "new-role"
     # "None of these fits" is explicit: no chosen role, the closest one only as a pointer for the reviewer.

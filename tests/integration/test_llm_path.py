@@ -10,6 +10,7 @@ import pytest
 
 import jdgraph
 from tests.integration.test_graph import NURSE_JD
+from tests.rust_jd import SHARED_TITLE_JD
 from tests.stub_openai import StubOpenAI
 
 pytestmark = pytest.mark.integration
@@ -115,13 +116,7 @@ def test_timeout_falls_back(catalog, stub: StubOpenAI) -> None:
 
 
 def test_adjudicator_llm_calls_tools_and_decides(catalog, stub: StubOpenAI) -> None:
-    jd = """Software Engineer
-We are looking for a Software Engineer to join our team.
-Responsibilities:
-- Write clean, well-tested code and take part in code reviews.
-Requirements:
-- 3+ years of experience with Git.
-"""
+    jd = SHARED_TITLE_JD
     stub.script = [
         {"tool_calls": [{"name": "role_kras", "args": {"role": "backend-engineer"}}]},
         {"content": "done"},
@@ -268,13 +263,7 @@ def test_extracted_evidence_must_be_a_quote_and_invented_skills_are_dropped(cata
 
 
 def test_adjudication_offers_only_candidate_slugs_and_reads_plain_json_tool_calls(catalog, stub: StubOpenAI) -> None:
-    jd = """Software Engineer
-We are looking for a Software Engineer to join our team.
-Responsibilities:
-- Write clean, well-tested code and take part in code reviews.
-Requirements:
-- 3+ years of experience with Git.
-"""
+    jd = SHARED_TITLE_JD
     stub.script = [
         {"content": 'I will look it up. {"name": "role_kras", "arguments": {"role": "backend-engineer"}}'},
         {"content": "done"},

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import jdgraph
 from jdgraph.errors import InputError, NotFoundError, ReviewConflictError
+from tests.rust_jd import BEEKEEPER_JD
 
 pytestmark = pytest.mark.integration
 
@@ -167,15 +168,7 @@ def test_approving_a_kra_a_role_and_an_alias_of_an_existing_skill(review_catalog
     match = cat.lookup_skill("Prefect workflows", accept=None)
     assert match.skill is not None and match.skill.slug == "apache-kafka"
 
-    beekeeper = """Beekeeper
-We are hiring a seasonal beekeeper for our apiary in Otago, New Zealand. Full-time, on-site.
-Responsibilities:
-- Inspect hives weekly for queen health, brood patterns and varroa mites.
-- Harvest, extract and jar honey and beeswax.
-- Move hives between orchards for pollination contracts.
-Requirements:
-- One season of commercial apiary experience and no allergy to bee stings.
-"""
+    beekeeper = BEEKEEPER_JD
     result = _classify(cat, beekeeper)
     assert result.decision.is_new_role, result.decision
     assert [q.key for q in result.queued if q.kind == "new_role"] == ["beekeeper"], (result.queued, result.persistence)

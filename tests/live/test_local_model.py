@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 import jdgraph
-from tests.rust_jd import RUST_JD
+from tests.rust_jd import RUST_JD, SHARED_TITLE_JD
 
 pytestmark = [
     pytest.mark.integration,
@@ -58,13 +58,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 
 def test_every_step_on_a_real_small_model(catalog, local_server: str) -> None:
-    collision = """Software Engineer
-We are looking for a Software Engineer to join our team.
-Responsibilities:
-- Write clean, well-tested code and take part in code reviews.
-Requirements:
-- 3+ years of experience with Git.
-"""
+    collision = SHARED_TITLE_JD
     for text in (RUST_JD, collision):
         result = jdgraph.classify(
             text,

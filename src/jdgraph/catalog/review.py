@@ -197,7 +197,7 @@ class ReviewStore:
                 return ReviewOutcome(item_id, "approve", False, f"item {item_id} was already approved", {})
             if item.status != "pending":
                 raise ReviewConflictError(f"item {item_id} is {item.status}; only a pending item can be approved")
-            changes = _APPLY[item.kind](conn, item, vectors, as_alias_of=as_alias_of, role=role, rename=rename)
+            changes = _APPLY[item.kind](conn, item, vectors, HowToApply(as_alias_of, role, rename))
             self._decide(conn, item, "approved", reviewer, changes)
             self._audit(conn, item, "approve", reviewer, changes)
         return ReviewOutcome(item_id, "approve", True, _summary(changes), changes)
@@ -299,6 +299,19 @@ class ReviewStore:
 
 
 # -- applying an approval -----------------------------------------------------------------------------------
+Vectors = dict[str, np.ndarray]
+Conn = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class HowToApply:
+    """A reviewer's choices for an approval (see :meth:`ReviewStore.approve`)."""
+
+    as_alias_of: str | None = None
+    role: str | None = None
+    rename: str | None = None
+
+
 def _f32(vector: np.ndarray) -> np.ndarray:
     return vector.astype(np.float32)
 
@@ -354,19 +367,13 @@ def _add_role_alias(conn: psycopg.Connection[Any], role_id: int, alias: str, vec
 
 
 def _apply_new_skill(
-    conn: psycopg.Connection[Any],
-    item: ReviewItem,
-    vectors: dict[str, np.ndarray],
-    *,
-    as_alias_of: str | None,
-    role: str | None,
-    rename: str | None,
+    conn: psycopg.Connection[Any], item: ReviewItem, vectors: Vectors, how: HowToApply
 ) -> dict[str, Any]:
-    name = (rename or str(item.payload.get("name") or item.key)).strip()
-    if as_alias_of:
-        skill_id = _skill_id(conn, as_alias_of)
+    name = (how.rename or str(item.payload.get("name") or item.key)).strip()
+    if how.as_alias_of:
+        skill_id = _skill_id(conn, how.as_alias_of)
         added = _add_skill_alias(conn, skill_id, name, vectors[name], "SYNONYM", False)
-        changes: dict[str, Any] = {"alias_added": name if added else None, "skill": as_alias_of}
+        changes: dict[str, Any] = {"alias_added": name if added else None, "skill": how.as_alias_of}
     else:
         profile = item.payload.get("profile") or {}
         nature = str(profile.get("nature") or "CONCEPT").upper()
@@ -381,7 +388,7 @@ def _apply_new_skill(
         skill_id = int(row["id"])
         _add_skill_alias(conn, skill_id, name, vectors[name], "CANONICAL", True)
         changes = {"skill_created": slug, "name": name, "nature": nature}
-    target_role = role or None
+    target_role = how.role or None
     if target_role:
         conn.execute(
             """INSERT INTO role_skills (role_id, skill_id, importance, weight, source) VALUES (%s, %s, %s, %s, %s)
@@ -399,35 +406,23 @@ def _apply_new_skill(
 
 
 def _apply_new_alias(
-    conn: psycopg.Connection[Any],
-    item: ReviewItem,
-    vectors: dict[str, np.ndarray],
-    *,
-    as_alias_of: str | None,
-    role: str | None,
-    rename: str | None,
+    conn: psycopg.Connection[Any], item: ReviewItem, vectors: Vectors, how: HowToApply
 ) -> dict[str, Any]:
     alias = str(item.payload.get("alias") or "")
-    skill = as_alias_of or str(item.payload.get("skill") or "")
-    if rename:
-        alias = rename.strip()
+    skill = how.as_alias_of or str(item.payload.get("skill") or "")
+    if how.rename:
+        alias = how.rename.strip()
     added = _add_skill_alias(conn, _skill_id(conn, skill), alias, vectors[alias], "LEARNED", False)
     return {"alias_added": alias if added else None, "skill": skill}
 
 
 def _apply_new_kra(
-    conn: psycopg.Connection[Any],
-    item: ReviewItem,
-    vectors: dict[str, np.ndarray],
-    *,
-    as_alias_of: str | None,
-    role: str | None,
-    rename: str | None,
+    conn: psycopg.Connection[Any], item: ReviewItem, vectors: Vectors, how: HowToApply
 ) -> dict[str, Any]:
     text = str(item.payload.get("text") or "")
-    target = role or str(item.payload.get("role") or "")
-    if rename:
-        text = rename.strip()
+    target = how.role or str(item.payload.get("role") or "")
+    if how.rename:
+        text = how.rename.strip()
     added = conn.execute(
         """INSERT INTO role_kras (role_id, text, text_norm, source, kind, embedding) VALUES (%s, %s, %s, %s, %s, %s)
            ON CONFLICT (role_id, text_norm) DO NOTHING RETURNING id""",
@@ -437,16 +432,10 @@ def _apply_new_kra(
 
 
 def _apply_new_role(
-    conn: psycopg.Connection[Any],
-    item: ReviewItem,
-    vectors: dict[str, np.ndarray],
-    *,
-    as_alias_of: str | None,
-    role: str | None,
-    rename: str | None,
+    conn: psycopg.Connection[Any], item: ReviewItem, vectors: Vectors, how: HowToApply
 ) -> dict[str, Any]:
-    title = (rename or str(item.payload.get("title") or item.key)).strip()
-    existing = role or as_alias_of
+    title = (how.rename or str(item.payload.get("title") or item.key)).strip()
+    existing = how.role or how.as_alias_of
     if existing:
         added = _add_role_alias(conn, _role_id(conn, existing), title, vectors[title], False)
         return {"role_alias_added": title if added else None, "role": existing}
@@ -471,15 +460,9 @@ def _apply_new_role(
 
 
 def _apply_new_link(
-    conn: psycopg.Connection[Any],
-    item: ReviewItem,
-    vectors: dict[str, np.ndarray],
-    *,
-    as_alias_of: str | None,
-    role: str | None,
-    rename: str | None,
+    conn: psycopg.Connection[Any], item: ReviewItem, vectors: Vectors, how: HowToApply
 ) -> dict[str, Any]:
-    target = role or str(item.payload.get("role") or "")
+    target = how.role or str(item.payload.get("role") or "")
     dimension = str(item.payload.get("dimension") or "")
     added = conn.execute(
         """INSERT INTO role_dimensions (role_id, dimension_id, importance, weight, source)
