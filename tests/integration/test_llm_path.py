@@ -34,6 +34,13 @@ PARSED = {
     "roles_and_responsibilities": [],
     "urls": [],
 }
+BACKEND_VERDICT = {
+    "chosen_role": "backend-engineer",
+    "sub_role": None,
+    "reasoning": "Server-side duties.",
+    "confidence": 0.7,
+    "is_new_role": False,
+}
 EXTRACTED = {
     "skills": [
         {
@@ -120,15 +127,7 @@ def test_adjudicator_llm_calls_tools_and_decides(catalog, stub: StubOpenAI) -> N
     stub.script = [
         {"tool_calls": [{"name": "role_kras", "args": {"role": "backend-engineer"}}]},
         {"content": "done"},
-        {
-            "json": {
-                "chosen_role": "backend-engineer",
-                "sub_role": None,
-                "reasoning": "Server-side duties.",
-                "confidence": 0.7,
-                "is_new_role": False,
-            }
-        },
+        {"json": BACKEND_VERDICT},
     ]
     result = jdgraph.classify(jd, run_id=str(uuid.uuid4()), adjudicate_model="openai:gpt-4.1-mini")
     assert result.decision.llm2_fired and result.decision.decided_by == "adjudicator-llm"
@@ -267,15 +266,7 @@ def test_adjudication_offers_only_candidate_slugs_and_reads_plain_json_tool_call
     stub.script = [
         {"content": 'I will look it up. {"name": "role_kras", "arguments": {"role": "backend-engineer"}}'},
         {"content": "done"},
-        {
-            "json": {
-                "chosen_role": "backend-engineer",
-                "sub_role": None,
-                "reasoning": "Server-side duties.",
-                "confidence": 0.7,
-                "is_new_role": False,
-            }
-        },
+        {"json": BACKEND_VERDICT},
     ]
     result = jdgraph.classify(jd, run_id=str(uuid.uuid4()), adjudicate_model="openai:gpt-4.1-mini", persist=False)
     assert stub.requests[1]["messages"][-1]["role"] == "tool"  # the text call was run as a tool call
