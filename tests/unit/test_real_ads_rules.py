@@ -123,3 +123,24 @@ def test_a_case_is_correct_only_on_its_first_answer() -> None:
     assert not case_correct(DevCase(id="b", expected=["x"], ranked=["y", "x"]))
     assert not case_correct(DevCase(id="c", expected=["x"], ranked=[]))
     assert math.isclose(confidence_from(0.46, 1.0, ScoringParams(confidence_center=0.46)), 0.5)
+
+
+def test_a_list_gap_that_does_not_match_fails_fast() -> None:
+    """A real ad hung a batch for good: the list-gap pattern split capitalised runs into names in exponentially many
+    ways before failing. The alarm turns a hang back into a failure; the check is that it ends at all."""
+    import signal
+
+    from jdgraph.graph.extract import _listed_together
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the list-gap pattern backtracked catastrophically")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        text = "Rust " + "ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ" + ", xyz Docker"
+        assert not _listed_together(text, (0, 4), (len(text) - 6, len(text)))
+        assert _listed_together("Jenkins Travis and/or CircleCI", (0, 7), (22, 30))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

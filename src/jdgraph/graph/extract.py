@@ -264,7 +264,10 @@ def _not_a_term(token: str, shouting: bool) -> bool:
 
 
 # Between two items of one list: separators, "and"/"or", and other names ("Jenkins Travis and/or CircleCI").
-_LIST_GAP = re.compile(r"(?:[\s,;/&()|+]|-(?=\s)|\band\b|\bor\b|\betc\b\.?|[A-Z][\w.+#-]*)*")
+# Possessive quantifiers (*+): a capitalised run can be split into names in exponentially many ways, and without
+# them a gap that does not match ("ABCDEFGHIJKLMNOPQRSTUVWXY, xyz") took seconds, a longer one forever (a real ad
+# hung a batch). Each name is now taken whole, and no iteration is ever revisited.
+_LIST_GAP = re.compile(r"(?:[\s,;/&()|+]|-(?=\s)|\band\b|\bor\b|\betc\b\.?|[A-Z][\w.+#-]*+)*+")
 
 
 def _listed_together(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
