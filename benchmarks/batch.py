@@ -60,7 +60,7 @@ def child(n: int, concurrency: int) -> dict[str, float]:
         items = [BatchItem(i, text, title) for i, text, title in _ads(n)]
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
-        outcomes = classify_many(items, concurrency=concurrency, catalog_reader=catalog)
+        outcomes = list(classify_many(items, concurrency=concurrency, catalog_reader=catalog))  # a generator: run it
         wall = time.perf_counter() - t0
         failed = sum(1 for o in outcomes if o.error is not None)
         return {
