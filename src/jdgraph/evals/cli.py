@@ -352,7 +352,7 @@ def eval_validate(path: Annotated[Path, typer.Argument(help="A golden JSONL file
     suite, problems = check_suite(path)
     if problems:
         for problem in problems:
-            err_console.print(problem, highlight=False, markup=False)
+            err_console.print(problem, highlight=False, markup=False, soft_wrap=True)  # one line each: greppable
         raise GoldenError(f"{path}: {len(problems)} problem(s)")
     assert suite is not None
     console.print(f"{path}: {len(suite.cases)} valid cases (sha256 {suite.sha256[:12]})")
