@@ -1,0 +1,48 @@
+"""The bad-input corpus (``tests/corpus/``, described by its ``manifest.json``): every file gets a clear error
+(an InputError saying what is wrong) or a run whose status and reason say what it is; nothing crashes and nothing is
+persisted from a rejected text."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+import jdgraph
+from jdgraph.errors import InputError
+
+pytestmark = pytest.mark.integration
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+MANIFEST = {k: v for k, v in json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8")).items() if k != "_"}
+
+
+def _content(name: str) -> bytes:
+    if name == "huge.txt":
+        return ("Python developer. Requirements: 3+ years. " * 50_000).encode()  # 2 MB
+    return (CORPUS / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_every_corpus_file_gets_a_clear_answer(catalog, name: str) -> None:
+    expected = MANIFEST[name]
+    if "error" in expected:
+        with pytest.raises(InputError) as err:
+            jdgraph.classify(_content(name), run_id=str(uuid.uuid4()))
+        assert type(err.value).__name__ == expected["error"] and expected["says"] in err.value.message
+        return
+    result = jdgraph.classify(_content(name), run_id=str(uuid.uuid4()))
+    assert result.status == expected["status"], result.parsed.reject_reason
+    if "role" in expected:
+        assert result.decision.chosen_role.slug == expected["role"]
+    if result.status == "rejected":
+        assert expected["says"] in (result.parsed.reject_reason or "")
+        assert not result.queued  # a rejected text proposes nothing
+        assert [p.kind for p in result.persistence] == ["run"]  # the run is kept (nothing lost), nothing else
+
+
+def test_the_corpus_covers_what_the_issue_lists() -> None:
+    assert {"empty.txt", "whitespace.txt", "huge.txt", "nul-bytes.bin", "invalid-utf8.bin", "fake.pdf", "fake.docx",
+            "html-jd.html", "german.txt", "chinese.txt", "recipe.txt"} <= set(MANIFEST)  # fmt: skip
+    assert all((CORPUS / n).exists() for n in MANIFEST if n != "huge.txt")
