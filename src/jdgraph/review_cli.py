@@ -48,6 +48,8 @@ def review_list(
 ) -> None:
     """Items, most frequently proposed first."""
     store = _catalog(catalog).review
+    from jdgraph.runview import clip
+
     items = store.list(kind=kind, status=None if status == "all" else status, search=search, limit=limit)
     if as_json:
         print(json.dumps([i.as_dict() for i in items]))
@@ -61,14 +63,9 @@ def review_list(
             f"[bold]{i.id:>5}[/]  {i.kind:<9}  ×{i.occurrences:<3} {i.status:<8}  {safe(i.label)}", highlight=False
         )
         if i.evidence and i.kind != "new_kra":
-            console.print(f"       [dim]“{safe(_clip(i.evidence, 140))}”[/]", highlight=False)
+            console.print(f"       [dim]“{safe(clip(i.evidence, 140))}”[/]", highlight=False)
     counts = store.counts()
     console.print("pending: " + (", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"), highlight=False)
-
-
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
 @review_app.command("show")

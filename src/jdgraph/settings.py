@@ -87,6 +87,15 @@ class Settings:
         return cls(database=DatabaseSettings.from_env(), embeddings=EmbeddingSettings.from_env())
 
 
+LOCAL_MODEL_PORT = 8089
+"""Where ``jdgraph llm serve`` listens by default; ``local:MODEL`` models are looked for there."""
+
+
+def local_model_base_url() -> str:
+    """The OpenAI-compatible base URL of ``local:MODEL`` models (``$JDGRAPH_LOCAL_BASE_URL``)."""
+    return _env("JDGRAPH_LOCAL_BASE_URL") or f"http://127.0.0.1:{LOCAL_MODEL_PORT}/v1"
+
+
 def env_value(name: str) -> str | None:
     """Read one environment variable (stripped, empty = unset). Other modules call this, not os.environ."""
     return _env(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
 from tests.rust_jd import RUST_JD
 
 pytestmark = pytest.mark.integration
@@ -27,18 +27,12 @@ ROOT = Path(__file__).parents[2]
 LANGGRAPH = Path(sys.executable).parent / "langgraph"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     if not LANGGRAPH.exists() and shutil.which("langgraph") is None:
         pytest.fail('langgraph-cli is not installed: pip install -e ".[dev,server]"')
     home = tmp_path_factory.mktemp("server-home")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "JDGRAPH_HOME": str(home),

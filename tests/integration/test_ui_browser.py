@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 import jdgraph
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +34,6 @@ Requirements:
 
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +53,7 @@ def server(ui_catalog) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
     from jdgraph.ui.app import create_app
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(ui_catalog, reviewer="ui-test"), host="127.0.0.1", port=port, log_level="error")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)

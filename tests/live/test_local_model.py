@@ -11,7 +11,6 @@ without one; the run completes.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 import jdgraph
+from tests.ports import free_port
 from tests.rust_jd import RUST_JD, SHARED_TITLE_JD
 
 pytestmark = [
@@ -37,9 +37,7 @@ def local_server(monkeypatch_module: pytest.MonkeyPatch) -> Iterator[str]:
         localmodel.server_binary(build=False)
     except ConfigError as exc:
         pytest.skip(str(exc))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     proc = subprocess.Popen(localmodel.serve_command(port=port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         localmodel.wait_ready(port, proc=proc)

@@ -96,6 +96,10 @@ _COLS = """id, kind, proposal_key AS key, payload, status, occurrences, created_
            decided_at, decision, merged_into"""
 
 
+_ITEM = f"SELECT {_COLS} FROM review_queue WHERE id = %s"
+_ITEM_FOR_UPDATE = _ITEM + " FOR UPDATE"
+
+
 def _item(row: dict[str, Any]) -> ReviewItem:
     return ReviewItem(**row)
 
@@ -148,11 +152,9 @@ class ReviewStore:
         return {r["kind"]: int(r["n"]) for r in rows}
 
     def get(self, item_id: int) -> ReviewItem:
+        """One item with the runs that proposed it and its audit trail."""
         with self.db.connection() as conn:
-            row = conn.execute(f"SELECT {_COLS} FROM review_queue WHERE id = %s", (item_id,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"no review item {item_id}", kind="review item", key=str(item_id))
-            item = _item(row)
+            item = self._fetch(conn, item_id)
             item.runs = conn.execute(
                 """SELECT q.run_id::text AS run_id, r.title, r.chosen_role, r.status,
                           coalesce(r.created_at, now()) AS created_at
@@ -252,7 +254,8 @@ class ReviewStore:
     # -- internals ------------------------------------------------------------------------------------------
     def _vectors(self, item_id: int, rename: str | None) -> dict[str, np.ndarray]:
         """Embeddings of every text an approval may write, keyed by text."""
-        item = self.get(item_id)
+        with self.db.connection() as conn:
+            item = self._fetch(conn, item_id)
         texts = {
             str(t)
             for t in (
@@ -270,11 +273,16 @@ class ReviewStore:
         return dict(zip(ordered, self.embeddings.embed_array(ordered), strict=True))
 
     @staticmethod
-    def _lock(conn: psycopg.Connection[Any], item_id: int) -> ReviewItem:
-        row = conn.execute(f"SELECT {_COLS} FROM review_queue WHERE id = %s FOR UPDATE", (item_id,)).fetchone()
+    def _fetch(conn: psycopg.Connection[Any], item_id: int, *, for_update: bool = False) -> ReviewItem:
+        row = conn.execute(_ITEM_FOR_UPDATE if for_update else _ITEM, (item_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"no review item {item_id}", kind="review item", key=str(item_id))
         return _item(row)
+
+    @classmethod
+    def _lock(cls, conn: psycopg.Connection[Any], item_id: int) -> ReviewItem:
+        """The item, locked until the transaction ends: decisions on one item are serialised."""
+        return cls._fetch(conn, item_id, for_update=True)
 
     @staticmethod
     def _decide(

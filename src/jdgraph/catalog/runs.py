@@ -11,6 +11,8 @@ same connection, so a run holding the lock never waits for a second pooled conne
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,7 @@ import numpy as np
 
 from jdgraph.catalog.db import Database
 from jdgraph.catalog.embeddings import as_array
+from jdgraph.errors import InputError, NotFoundError
 
 
 @dataclass
@@ -237,6 +240,21 @@ class RunStore:
                    WHERE run_id = %s""",
                 (run_id,),
             ).fetchone()
+
+    def resolve_run_id(self, text: str) -> str:
+        """A run id, or the start of exactly one (4+ hex digits, as `runs list` prints them), as the whole id."""
+        try:
+            return str(uuid.UUID(text))
+        except ValueError:
+            pass
+        if not re.fullmatch(r"[0-9a-fA-F-]{4,36}", text):
+            raise InputError(f"{text!r} is not a run id or the start of one (4+ hex digits)")
+        matches = self.run_ids_with_prefix(text)
+        if len(matches) > 1:
+            raise InputError(f"{text!r} is the start of several runs: {', '.join(matches)}")
+        if not matches:
+            raise NotFoundError(f"no run starts with {text}", kind="run", key=text)
+        return matches[0]
 
     def run_ids_with_prefix(self, prefix: str, limit: int = 5) -> list[str]:
         """Run ids that start with ``prefix`` (hex digits and dashes, as `runs list` prints them)."""

@@ -42,6 +42,12 @@ class CassetteKey:
     def as_str(self) -> str:
         return f"{self.model}|{self.prompt}|{self.input_hash}|{self.repeat}"
 
+    @classmethod
+    def from_str(cls, text: str) -> CassetteKey:
+        # From the right: a model name may hold "|", the other three parts never do.
+        model, prompt, digest, repeat = text.rsplit("|", 3)
+        return cls(model, prompt, digest, int(repeat))
+
 
 def input_hash(body: dict[str, Any]) -> str:
     rendered = {k: body.get(k) for k in ("messages", "tools", "tool_choice", "response_format")}
@@ -120,23 +126,19 @@ class CassetteServer:
     ) -> tuple[int, dict[str, Any]]:
         if body.get("stream"):
             return 400, {"error": {"message": "jdgraph cassette: streaming calls are not recorded", "type": "bad"}}
-        if self.mode == "record":
-            with self._lock:  # a record run that was stopped resumes: what is recorded is not asked again
-                known = self.recordings.get(key.as_str())
-                if known is not None:
-                    self.hits += 1
-                    return 200, known
+        # A recorded request is answered from the cassette in both modes: replay, and a record run that was stopped
+        # and resumes (what is recorded is not asked again).
+        with self._lock:
+            known = self.recordings.get(key.as_str())
+            if known is not None:
+                self.hits += 1
+            elif self.mode == "replay":
+                self.misses[key.prompt] += 1
+        if known is not None:
+            return 200, known
         if self.mode == "replay":
-            with self._lock:
-                response = self.recordings.get(key.as_str())
-                if response is None:
-                    self.misses[key.prompt] += 1
-                else:
-                    self.hits += 1
-            if response is None:
-                message = f"{NO_RECORDING} for {key.prompt} (model {key.model}, repeat {key.repeat})"
-                return 404, {"error": {"message": message, "type": "not_found", "code": "no_recording"}}
-            return 200, response
+            message = f"{NO_RECORDING} for {key.prompt} (model {key.model}, repeat {key.repeat})"
+            return 404, {"error": {"message": message, "type": "not_found", "code": "no_recording"}}
         started = time.monotonic()
         request = urllib.request.Request(
             f"{self.upstream}/chat/completions",
@@ -166,6 +168,11 @@ class CassetteServer:
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({"key": key.as_str(), "response": payload}, ensure_ascii=False) + "\n")
         return 200, payload
+
+    def recorded_prompts(self) -> list[str]:
+        """The prompt refs (name@version) the cassette holds recordings for."""
+        with self._lock:
+            return sorted({CassetteKey.from_str(k).prompt for k in self.recordings})
 
     def close(self) -> None:
         self._httpd.shutdown()

@@ -97,7 +97,7 @@ def _summary(run: Any, baseline: Any, failures: list[str]) -> None:
     for name, m in run.metrics.items():
         base = baseline.metrics.get(name) if baseline else None
         tolerance = baseline.tolerance.get(name, DEFAULT_TOLERANCE) if baseline else 0.0
-        style = "red" if m.value + 1e-9 < m.threshold or (base is not None and m.value < base - tolerance) else ""
+        style = "red" if m.below_threshold or (base is not None and m.value < base - tolerance) else ""
         table.add_row(
             name,
             f"{m.value:.3f}" + (f" ±{m.std:.3f}" if run.config.repeat > 1 else ""),

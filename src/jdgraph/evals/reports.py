@@ -77,7 +77,7 @@ def markdown_report(run: EvalRun, baseline: Baseline | None = None, failures: li
         base = _baseline_value(baseline, name)
         delta = "" if base is None else f"{m.value - base:+.3f}"
         spread = f"{m.min:.3f}–{m.max:.3f} (sd {m.std:.3f})" if c.repeat > 1 else ""
-        flag = " ❌" if m.value + 1e-9 < m.threshold else ""
+        flag = " ❌" if m.below_threshold else ""
         out.append(f"| {name}{flag} | {m.value:.3f} | {m.threshold:.2f} | {_fmt(base)} | {delta} | {spread} |")
     if run.judge_metrics:
         out += ["", f"LLM judge ({c.judge}, informational): "]
@@ -147,7 +147,7 @@ def _confusion(run: EvalRun) -> str:
 def html_report(run: EvalRun, baseline: Baseline | None = None, failures: list[str] | None = None) -> str:
     c = run.config
     metric_rows = "".join(
-        f"<tr class='{'bad' if m.value + 1e-9 < m.threshold else ''}'><td>{n}</td><td>{m.value:.3f}</td>"
+        f"<tr class='{'bad' if m.below_threshold else ''}'><td>{n}</td><td>{m.value:.3f}</td>"
         f"<td>{m.threshold:.2f}</td><td>{_fmt(_baseline_value(baseline, n))}</td>"
         f"<td>{'' if c.repeat == 1 else f'{m.min:.3f}–{m.max:.3f}'}</td></tr>"
         for n, m in run.metrics.items()

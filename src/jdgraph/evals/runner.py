@@ -31,6 +31,7 @@ from jdgraph.evals.metrics import METRICS, CaseOutput, CaseScore, score_case
 from jdgraph.graph.context import Context
 from jdgraph.graph.llm import make_chat_model
 from jdgraph.prompts import load_prompt
+from jdgraph.settings import local_model_base_url
 
 Mode = Literal["deterministic", "llm", "replay", "record"]
 MODEL_FIELDS = ("parse_model", "extract_model", "adjudicate_model", "enrich_model")
@@ -57,6 +58,10 @@ class MetricSummary(BaseModel):
     std: float = 0.0
     min: float = 0.0
     max: float = 0.0
+
+    @property
+    def below_threshold(self) -> bool:
+        return self.value + 1e-9 < self.threshold
 
 
 class EvalConfig(BaseModel):
@@ -110,10 +115,7 @@ def _llm_endpoint(
     if cassette is None:
         raise ConfigError(f"--{mode} needs a cassette file (--cassette PATH)")
     # The live model behind the recording: the local server for local:* models, else the OpenAI-compatible one.
-    if local:
-        upstream = os.environ.get("JDGRAPH_LOCAL_BASE_URL") or "http://127.0.0.1:8089/v1"
-    else:
-        upstream = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    upstream = local_model_base_url() if local else (os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1")
     server = CassetteServer(
         cassette, mode, upstream=upstream, api_key=os.environ.get("OPENAI_API_KEY"), timeout_s=timeout_s
     )
@@ -225,7 +227,7 @@ def run_suite(
                 runs.append(run)
                 if on_case:
                     on_case(run)
-        recorded = sorted({k.split("|")[1] for k in endpoint.recordings}) if endpoint is not None else []
+        recorded = endpoint.recorded_prompts() if endpoint is not None else []
     summary = summarise(config, runs, wall_s=time.perf_counter() - t0)
     summary.recorded_prompts = recorded
     return summary
@@ -324,7 +326,7 @@ class Baseline(BaseModel):
             cassette=run.config.cassette,
             metrics={k: round(v.value, 4) for k, v in run.metrics.items()},
             tolerance=tolerance or {k: DEFAULT_TOLERANCE for k in run.metrics},
-            below_threshold=sorted(k for k, v in run.metrics.items() if v.value + 1e-9 < v.threshold)
+            below_threshold=sorted(k for k, v in run.metrics.items() if v.below_threshold)
             if run.config.mode != "deterministic"
             else [],
             cases=cases,
@@ -363,7 +365,7 @@ def gate_failures(run: EvalRun, baseline: Baseline | None = None) -> list[str]:
             )
     known = set(baseline.below_threshold) if baseline is not None else set()
     for name, summary in run.metrics.items():
-        if summary.value + 1e-9 < summary.threshold and name not in known:
+        if summary.below_threshold and name not in known:
             failures.append(f"{name} {summary.value:.3f} is below its threshold {summary.threshold:.3f}")
     if baseline is None:
         return failures

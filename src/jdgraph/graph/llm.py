@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from jdgraph.errors import ConfigError, LLMError, LLMOutputError
 from jdgraph.graph.schemas import LLMCallRecord
 from jdgraph.prompts import Prompt
-from jdgraph.settings import env_value
+from jdgraph.settings import env_value, local_model_base_url
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -70,24 +70,14 @@ def make_chat_model(
         raise ConfigError(f"model {spec!r} must be 'provider:model' (e.g. openai:gpt-4.1-mini) or 'none'")
     provider, name = spec.split(":", 1)
     try:
-        if provider == "local":
-            # `jdgraph llm serve`'s llama-server (or any OpenAI-compatible local server): JDGRAPH_LOCAL_BASE_URL.
+        if provider in ("openai", "local"):
+            # Any OpenAI-compatible server: through OPENAI_BASE_URL (read by the client itself), or for local:MODEL
+            # `jdgraph llm serve`'s llama-server (JDGRAPH_LOCAL_BASE_URL).
             from langchain_openai import ChatOpenAI
 
-            return ChatOpenAI(
-                model=name,
-                base_url=env_value("JDGRAPH_LOCAL_BASE_URL") or "http://127.0.0.1:8089/v1",
-                api_key="local",
-                temperature=0,
-                max_retries=0,
-                timeout=timeout_s,
-                default_headers=headers or None,
-                max_completion_tokens=max_tokens,
+            where: dict[str, Any] = (
+                {"base_url": local_model_base_url(), "api_key": "local"} if provider == "local" else {}
             )
-        if provider == "openai":
-            # Any OpenAI-compatible server through OPENAI_BASE_URL (read by the client itself).
-            from langchain_openai import ChatOpenAI
-
             return ChatOpenAI(
                 model=name,
                 temperature=0,
@@ -95,6 +85,7 @@ def make_chat_model(
                 timeout=timeout_s,
                 default_headers=headers or None,
                 max_completion_tokens=max_tokens,
+                **where,
             )
         # Other providers through LangChain's init_chat_model (needs `langchain` and the provider package).
         from langchain.chat_models import init_chat_model
@@ -241,7 +232,8 @@ def invoke_with_retry(
 StructuredMethod = Literal["json_schema", "json_mode", "function_calling"]
 STRUCTURED_METHODS: tuple[str, ...] = ("auto", "json_schema", "json_mode", "function_calling")
 # How each structured-output method degrades when a server rejects it: json_schema (a grammar on llama-server,
-# vLLM's guided decoding, OpenAI's strict mode) → function calling → plain JSON mode with the schema in the prompt.
+# vLLM's guided decoding, OpenAI's strict mode) and function calling both fall back to plain JSON mode with the
+# schema in the prompt, which every OpenAI-compatible server accepts.
 _NEXT_METHOD: dict[str, StructuredMethod] = {"json_schema": "json_mode", "function_calling": "json_mode"}
 
 
@@ -356,12 +348,12 @@ def structured_call(
         t0 = time.perf_counter()
         out, attempts, error = invoke_with_retry(functools.partial(runnable.invoke, prompt), max_attempts=max_attempts)
         latency = (time.perf_counter() - t0) * 1000
-        if error is not None and rejects_method(error):
+        nxt = METHOD_MEMO.downgrade(model_key(model), chosen) if error is not None and rejects_method(error) else None
+        if nxt is not None:
+            # Recorded here, then asked again; a rejection with nothing left to try is recorded once, below.
             recorder.add(latency_ms=latency, outcome="error", attempts=attempts, error=_describe(error))
-            nxt = METHOD_MEMO.downgrade(model_key(model), chosen)
-            if nxt is not None and nxt != chosen:
-                chosen = nxt
-                continue
+            chosen = nxt
+            continue
         if error is not None and _is_provider_error(error):
             raise _provider_failure(
                 recorder,
@@ -460,11 +452,11 @@ def plain_json_tool_calls(reply: Any, tools: dict[str, Any]) -> list[dict[str, A
     content = getattr(reply, "content", None)
     if not isinstance(content, str) or "{" not in content:
         return []
-    m = _JSON_BLOCK.search(content.replace("```json", "").replace("```", ""))
+    candidate = content.replace("```json", "").replace("```", "")  # a fenced block is still the call
+    m = _JSON_BLOCK.search(candidate)
     if m is None:
         return []
     start = m.start()
-    candidate = content.replace("```json", "").replace("```", "")
     if start > 0 and candidate[start - 1] == "[":
         start -= 1
     try:

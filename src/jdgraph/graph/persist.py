@@ -69,7 +69,7 @@ def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[
                     },
                 )
             )
-    if role and not decision.is_new_role:
+    if decision.confirmed_role:
         for text in new_kras:
             items.append(
                 QueuedItem(
@@ -102,12 +102,12 @@ def _dimension_links(
     proposal (a reviewer approves it; nothing from a JD reaches the catalog on its own). One outcome line per
     dimension, however many of the JD's skills sit in it."""
     role = decision.chosen_role.slug
-    confirmed = bool(role) and not decision.is_new_role
+    confirmed = decision.confirmed_role is not None
     dim_skills: dict[str, list[str]] = {}
     for skill in skills_of(state):
         for dim in [] if skill.tag == "new" else skill.dimensions:
             dim_skills.setdefault(dim.slug, []).append(skill.canonical_slug or "")
-    linked = catalog.role_dimension_slugs(role) if confirmed and role else set()
+    linked = catalog.role_dimension_slugs(decision.confirmed_role) if decision.confirmed_role else set()
     outcomes: list[PersistOutcome] = []
     items: list[QueuedItem] = []
     for dim_slug, skill_slugs in sorted(dim_skills.items()):
@@ -194,7 +194,7 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     else:
         jd_vector = None if bullet_vectors is None else _jd_vector(state, catalog, bullet_vectors)
         outcomes = _write(
-            state, catalog, ctx, parsed, decision, queued, rejected, jd_vector, dimension_outcomes, bool(suspect)
+            state, catalog, parsed, decision, queued, rejected, jd_vector, dimension_outcomes, bool(suspect)
         )
     timings = {**state.timings_ms, "persist": _ms(t0)}
     calls = [LLMCallRecord.model_validate(c) for c in state.llm_calls]
@@ -226,7 +226,6 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
 def _write(
     state: State,
     catalog: Catalog,
-    ctx: Context,
     parsed: ParsedJD,
     decision: Decision,
     queued: list[QueuedItem],
@@ -235,7 +234,6 @@ def _write(
     dimension_outcomes: list[PersistOutcome],
     quarantined: bool = False,
 ) -> list[PersistOutcome]:
-    confirmed = bool(decision.chosen_role.slug) and not decision.is_new_role
     written = catalog.runs.save_run(
         RunWrite(
             run_id=state.run_id,
@@ -247,7 +245,7 @@ def _write(
             confidence=decision.confidence,
             node_timings=state.timings_ms,
             llm_calls=state.llm_calls,
-            confirmed_role=confirmed,
+            confirmed_role=decision.confirmed_role is not None,
             proposals=[Proposal(q.kind, q.key, q.payload) for q in queued],
             collision=state.collision,
             jd_vector=jd_vector,

@@ -206,6 +206,12 @@ class Decision(BaseModel):
     )
 
     @property
+    def confirmed_role(self) -> str | None:
+        """The chosen role's slug when the run settled on a catalog role (not a provisional new-role fallback):
+        only then may it propose KRAs and links for that role or move its centroid."""
+        return self.chosen_role.slug if self.chosen_role.slug and not self.is_new_role else None
+
+    @property
     def role_or_nearest(self) -> RoleChoice:
         """The chosen role, or the nearest one when none fits (for ranking metrics and the review queue)."""
         return self.nearest_role if self.chosen_role.slug is None and self.nearest_role else self.chosen_role

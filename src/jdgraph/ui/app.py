@@ -14,7 +14,6 @@ Safety, since every page shows text that came from a JD:
 from __future__ import annotations
 
 import secrets
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -162,14 +161,7 @@ def create_app(catalog: Catalog, *, reviewer: str) -> Starlette:
         return render(request, "runs.html", runs=rows, q=q)
 
     async def run_page(request: Request) -> Response:
-        raw = request.path_params["run_id"]
-        try:
-            run_id = str(uuid.UUID(raw))
-        except ValueError:
-            matches = catalog.runs.run_ids_with_prefix(raw) if len(raw) >= 4 else []
-            if len(matches) != 1:
-                raise NotFoundError(f"no single run starts with {raw!r}", kind="run", key=raw) from None
-            run_id = matches[0]
+        run_id = catalog.runs.resolve_run_id(request.path_params["run_id"])
         record = catalog.runs.run_record(run_id)
         if record is None or record["result"] is None:
             raise NotFoundError(f"no finished run {run_id}", kind="run", key=run_id)
