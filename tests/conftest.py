@@ -4,6 +4,8 @@ instance of the bundled embedding model."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +24,28 @@ os.environ.pop("JDGRAPH_MODEL", None)
 
 
 @pytest.fixture(scope="session")
-def jdgraph_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def open_tmp_root() -> Iterator[Path]:
+    """A temp folder others may traverse (not list), for homes of embedded servers. pytest's own are 0700, and a
+    server started as root runs as an account of its own that could not enter them (its data would then go to
+    /var/lib/jdgraph, outliving the test)."""
+    root = Path(tempfile.mkdtemp(prefix="jdgraph-tests-"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def open_tmp(open_tmp_root: Path) -> Path:
+    """A fresh folder in :func:`open_tmp_root`, for one test's embedded-server homes."""
+    path = Path(tempfile.mkdtemp(dir=open_tmp_root))
+    path.chmod(0o711)
+    return path
+
+
+@pytest.fixture(scope="session")
+def jdgraph_home(open_tmp_root: Path) -> Path:
     """A private JDGRAPH_HOME so tests never touch a developer's catalog. DATABASE_URL, if set, is honoured."""
-    home = Path(os.environ.get("JDGRAPH_TEST_HOME") or tmp_path_factory.mktemp("jdgraph-home"))
+    home = Path(os.environ.get("JDGRAPH_TEST_HOME") or open_tmp_root / "jdgraph-home")
     os.environ["JDGRAPH_HOME"] = str(home)
     return home
 

@@ -28,10 +28,10 @@ LANGGRAPH = Path(sys.executable).parent / "langgraph"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+def server(open_tmp_root: Path) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     if not LANGGRAPH.exists() and shutil.which("langgraph") is None:
         pytest.fail('langgraph-cli is not installed: pip install -e ".[dev,server]"')
-    home = tmp_path_factory.mktemp("server-home")
+    home = open_tmp_root / "server-home"
     port = free_port()
     env = {
         **os.environ,

@@ -210,7 +210,8 @@ print(started, flush=True)
 """
 
 
-def test_two_processes_starting_the_embedded_server_share_one(tmp_path: Path) -> None:
+def test_two_processes_starting_the_embedded_server_share_one(open_tmp: Path) -> None:
+    tmp_path = open_tmp
     env = {**os.environ, "JDGRAPH_HOME": str(tmp_path / "home")}
     env.pop("DATABASE_URL", None)
     flags = [tmp_path / "a.started", tmp_path / "b.started"]
@@ -255,7 +256,7 @@ _START_AND_DIE = """
 import os
 from jdgraph.catalog.db import start_embedded_server
 start_embedded_server()
-os._exit(0)  # killed: no atexit, its pid stays in pgserver's list of the server's users
+os._exit(0)  # killed: no atexit, its pid stays in the list of the server's users
 """
 _START_AND_EXIT = """
 from jdgraph.catalog.db import start_embedded_server
@@ -263,7 +264,8 @@ start_embedded_server()
 """
 
 
-def test_a_killed_user_does_not_keep_the_embedded_server_running_forever(tmp_path: Path) -> None:
+def test_a_killed_user_does_not_keep_the_embedded_server_running_forever(open_tmp: Path) -> None:
+    tmp_path = open_tmp
     env = {**os.environ, "JDGRAPH_HOME": str(tmp_path / "home")}
     env.pop("DATABASE_URL", None)
     pgdata = tmp_path / "home" / "pgdata"
@@ -273,12 +275,13 @@ def test_a_killed_user_does_not_keep_the_embedded_server_running_forever(tmp_pat
 
     died = run(_START_AND_DIE)
     assert died.returncode == 0, died.stderr
-    stale = json.loads((pgdata / ".handle_pids.json").read_text())
+    users = tmp_path / "home" / "pgdata.users.json"
+    stale = json.loads(users.read_text())
     assert len(stale) == 1 and (pgdata / "postmaster.pid").exists()  # the server outlived its only user
     clean = run(_START_AND_EXIT)
     assert clean.returncode == 0, clean.stderr
     # The next user pruned the dead pid, so on exit it knew it was the last one and stopped the server.
-    assert json.loads((pgdata / ".handle_pids.json").read_text() or "[]") == []
+    assert json.loads(users.read_text() or "[]") == []
     assert not (pgdata / "postmaster.pid").exists()
 
 

