@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from jdgraph.errors import ConfigError, JdgraphError
 from jdgraph.graph.context import Context
+from jdgraph.graph.identity import batch_run_id, content_key, input_hash
 from jdgraph.graph.schemas import ClassificationResult
 from jdgraph.graph.state import InputState
-from jdgraph.graph.text import check_input
+from jdgraph.graph.text import check_input, normalise_text
+
+DURABILITY = "sync"
+"""Each step's checkpoint is written before the next step starts. With LangGraph's default ("async") a process
+killed mid-run (``os._exit`` inside persist, in the fault tests) sometimes left a last checkpoint that LangGraph
+reads as finished (no next step), and the run could not be resumed; the cost is one awaited write per step."""
 
 
 def compiled_graph(*, durable: bool, ctx: Context) -> Any:
@@ -30,21 +38,38 @@ def classify(
     title: str | None = None,
     company: str | None = None,
     run_id: str | None = None,
+    input_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     durable: bool | None = None,
     **context: Any,
 ) -> ClassificationResult:
     """Classify one JD. ``context`` overrides :class:`Context` fields (e.g. ``parse_model="openai:gpt-4.1-mini"``,
-    ``persist=False``). Durable (checkpointed, resumable) by default when persisting."""
+    ``persist=False``). Durable (checkpointed, resumable) by default when persisting.
+
+    ``run_id`` makes the run idempotent (a second call with it writes nothing twice; with another text it is an
+    InputError); ``input_id`` is the caller's id for the input, stored on the run (default: a hash of the text and
+    options)."""
     from jdgraph.graph.nodes import run_id_of
 
     jd_text = check_input(text)
     ctx = Context.from_env(**context)
+    given_run_id = bool(run_id)
     run_id = run_id_of(run_id)  # a bad id is an InputError, before anything runs
+    if given_run_id and ctx.persist:
+        ctx.resolve_catalog().runs.check_same_input(run_id, input_hash(normalise_text(jd_text)))
     durable = ctx.persist if durable is None else durable
     app = compiled_graph(durable=durable, ctx=ctx)
-    state = InputState(jd_text=jd_text, title=title, company=company, metadata=metadata or {}, run_id=run_id)
-    out = app.invoke(state, config={"configurable": {"thread_id": run_id}}, context=ctx)
+    state = InputState(
+        jd_text=jd_text,
+        title=title,
+        company=company,
+        metadata=metadata or {},
+        run_id=run_id,
+        input_id=input_id or "",
+    )
+    # Without a checkpointer LangGraph 1.2 fails on durability="sync" (it waits on a checkpoint it never writes).
+    durability = {"durability": DURABILITY} if durable else {}
+    out = app.invoke(state, config={"configurable": {"thread_id": run_id}}, context=ctx, **durability)
     _prune_checkpoints(app, run_id, ctx)
     return ClassificationResult.model_validate(out["result"])
 
@@ -58,9 +83,20 @@ def _prune_checkpoints(app: Any, run_id: str, ctx: Context) -> None:
 
 def resume(run_id: str, **context: Any) -> ClassificationResult:
     """Continue a checkpointed run from its last completed node (after a crash or an interrupt)."""
-    ctx = Context.from_env(**context)
+    from jdgraph.graph.nodes import run_id_of
+
+    return _continue(run_id_of(run_id), Context.from_env(**context))
+
+
+def _continue(run_id: str, ctx: Context) -> ClassificationResult:
+    from jdgraph.errors import NotFoundError
+
     app = compiled_graph(durable=True, ctx=ctx)
-    out = app.invoke(None, config={"configurable": {"thread_id": run_id}}, context=ctx)
+    config = {"configurable": {"thread_id": run_id}}
+    if app.get_state(config).next == ():
+        # Nothing to continue: never started here, or finished (a finished run's checkpoints are pruned).
+        raise NotFoundError(f"no unfinished run {run_id} to resume", kind="run", key=run_id)
+    out = app.invoke(None, config=config, context=ctx, durability=DURABILITY)
     _prune_checkpoints(app, run_id, ctx)
     return ClassificationResult.model_validate(out["result"])
 
@@ -68,6 +104,7 @@ def resume(run_id: str, **context: Any) -> ClassificationResult:
 @dataclass(frozen=True)
 class BatchItem:
     id: str
+    """The input id: the caller's, unique within a batch."""
     text: str
     title: str | None = None
     company: str | None = None
@@ -78,10 +115,13 @@ class BatchOutcome:
     id: str
     result: ClassificationResult | None = None
     error: JdgraphError | None = None
+    done_before: str | None = None
+    """Set when an earlier (killed) run of the batch had got this far: 'saved' (its stored result is returned,
+    nothing ran) or 'checkpointed' (it was resumed from its last node)."""
 
 
 def classify_many(
-    items: Iterable[BatchItem], *, concurrency: int = 2, window: int = 64, **context: Any
+    items: Iterable[BatchItem], *, concurrency: int = 2, window: int = 64, resume: bool = False, **context: Any
 ) -> Iterator[BatchOutcome]:
     """Classify many JDs on a thread pool, yielding outcomes in input order.
 
@@ -91,15 +131,40 @@ def classify_many(
     embedder, whose remaining calls are coalesced (:class:`jdgraph.catalog.embeddings.CoalescingEmbeddings`).
     A JD that fails with a :class:`JdgraphError` yields its error and the batch goes on (nothing is lost);
     anything else is a bug and propagates.
-    """
 
-    def run(item: BatchItem) -> BatchOutcome:
+    Each item's run id derives from its id and content (:func:`jdgraph.graph.identity.batch_run_id`), so running
+    a killed batch again writes nothing twice. With ``resume``, items saved before are not run again (their stored
+    results are yielded) and items cut off mid-run continue from their last checkpoint.
+    """
+    ctx = Context.from_env(**context)
+
+    def run_id_for(item: BatchItem) -> str:
+        text = normalise_text(check_input(item.text))
+        return batch_run_id(item.id, content_key(text, item.title, item.company, ctx))
+
+    def run(item: BatchItem, saved: dict[str, dict[str, Any]]) -> BatchOutcome:
         try:
-            return BatchOutcome(item.id, classify(item.text, title=item.title, company=item.company, **context))
+            run_id = run_id_for(item)
+            if run_id in saved:
+                return BatchOutcome(item.id, ClassificationResult.model_validate(saved[run_id]), done_before="saved")
+            if resume and ctx.persist and _has_checkpoint(run_id, ctx):
+                return BatchOutcome(item.id, _continue(run_id, ctx), done_before="checkpointed")
+            result = classify(
+                item.text, title=item.title, company=item.company, run_id=run_id, input_id=item.id, **context
+            )
+            return BatchOutcome(item.id, result)
         except JdgraphError as exc:
             return BatchOutcome(item.id, error=exc)
 
-    ctx = Context.from_env(**context)
+    def saved_in(chunk: list[BatchItem]) -> dict[str, dict[str, Any]]:
+        if not (resume and ctx.persist):
+            return {}
+        ids = []
+        for item in chunk:
+            with suppress(JdgraphError):
+                ids.append(run_id_for(item))
+        return ctx.resolve_catalog().runs.saved_results(ids)
+
     pool_max = ctx.resolve_catalog().db.settings.pool_max
     if concurrency > pool_max:
         # Each run needs a connection of its own at some point; more workers than connections only queue on
@@ -111,8 +176,21 @@ def classify_many(
         )
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="jdgraph-batch") as pool:
         for chunk in _windows(items, max(1, window)):
-            _embed_window(chunk, ctx)
-            yield from pool.map(run, chunk)
+            saved = saved_in(chunk)
+            _embed_window([item for item in chunk if not _saved(item, saved, run_id_for)], ctx)
+            yield from pool.map(partial(run, saved=saved), chunk)
+
+
+def _saved(item: BatchItem, saved: dict[str, dict[str, Any]], run_id_for: Any) -> bool:
+    try:
+        return run_id_for(item) in saved
+    except JdgraphError:
+        return False
+
+
+def _has_checkpoint(run_id: str, ctx: Context) -> bool:
+    app = compiled_graph(durable=True, ctx=ctx)
+    return bool(app.get_state({"configurable": {"thread_id": run_id}}).next)
 
 
 def _windows(items: Iterable[BatchItem], size: int) -> Iterator[list[BatchItem]]:

@@ -493,6 +493,12 @@ def classify_cmd(
         Path | None, typer.Option(help='JSONL of {"id", "text", "title"?}; one JSON result per line.')
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Parallel runs with --batch.")] = 2,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="With --batch: lines saved before are not run again; cut-off runs continue."),
+    ] = False,
+    run_id: Annotated[str | None, typer.Option(help="A UUID: classifying again with it writes nothing twice.")] = None,
+    input_id: Annotated[str | None, typer.Option(help="Your id for this input, stored on the run.")] = None,
     catalog: CatalogOption = None,
 ) -> None:
     """Classify a job description end to end."""
@@ -505,7 +511,7 @@ def classify_cmd(
     if model:
         overrides.update(parse_model=model, extract_model=model, adjudicate_model=model, enrich_model=model)
     if batch is not None:
-        _classify_batch(batch, overrides, concurrency)
+        _classify_batch(batch, overrides, concurrency, resume=resume)
         return
     if source is None:
         raise InputError("give a JD file, or - to read standard input")
@@ -519,7 +525,7 @@ def classify_cmd(
         if b"\x00" in raw:
             raise InputError(f"{source} is a binary file, not a job description")
         text = raw.decode("utf-8", errors="replace")
-    result = classify(text, title=title, **overrides)
+    result = classify(text, title=title, run_id=run_id, input_id=input_id, **overrides)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
@@ -558,21 +564,31 @@ def _batch_line(n: int, raw: bytes) -> Any:
     return BatchItem(str(item["id"]), item["text"], item.get("title"), item.get("company"))
 
 
-def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> None:
+def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int, *, resume: bool = False) -> None:
     from rich.progress import Progress
 
     from jdgraph.api import BatchItem, classify_many
 
     if not path.is_file():
         raise InputError(f"batch file {path} {'is not a file' if path.exists() else 'does not exist'}")
-    entries: list[tuple[int, Any]] = [
-        (n, _batch_line(n, raw)) for n, raw in enumerate(path.read_bytes().split(b"\n"), 1) if raw.strip()
-    ]
+    entries: list[tuple[int, Any]] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        entry = _batch_line(n, raw)
+        if isinstance(entry, BatchItem):
+            if entry.id in seen:  # an id names one input: a second line with it would be ambiguous on --resume
+                entry = f"line {n}: id {entry.id!r} is also the id of line {seen[entry.id]}"
+            else:
+                seen[entry.id] = n
+        entries.append((n, entry))
     items = [e for _, e in entries if isinstance(e, BatchItem)]
     failed = 0
+    done_before: dict[str, int] = {}
     with Progress(console=err_console) as progress:
         task = progress.add_task("classifying", total=len(entries))
-        outcomes = classify_many(items, concurrency=concurrency, **overrides)
+        outcomes = classify_many(items, concurrency=concurrency, resume=resume, **overrides)
         for n, entry in entries:  # in input order: a bad line's error where the line was
             if isinstance(entry, str):
                 failed += 1
@@ -581,6 +597,10 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> 
                 outcome = next(outcomes)
                 if outcome.result is not None:
                     line_out = {"id": outcome.id, "result": outcome.result.model_dump(mode="json")}
+                    before = outcome.done_before or _already_persisted(outcome.result)
+                    if before:
+                        line_out["done_before"] = before
+                        done_before[before] = done_before.get(before, 0) + 1
                 else:  # one bad JD does not stop the batch, and is reported, not lost
                     failed += 1
                     error = outcome.error
@@ -588,11 +608,25 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int) -> 
             sys.stdout.write(json.dumps(line_out) + "\n")
             sys.stdout.flush()
             progress.advance(task)
+    if done_before:
+        said = {
+            "saved": "were saved before (not run again)",
+            "checkpointed": "were cut off before and continued from their last step",
+            "persisted": "were saved before (run again, nothing written twice)",
+        }
+        for how, count in done_before.items():
+            err_console.print(f"{count} of {len(entries)} lines {said[how]}; their output lines say done_before")
     if failed:
         err_console.print(
             f"[yellow]{failed} of {len(entries)} lines failed; their output lines carry an 'error'[/yellow]"
         )
         raise typer.Exit(1)
+
+
+def _already_persisted(result: Any) -> str | None:
+    """'persisted' when the store found the run saved before (a rerun without --resume)."""
+    first = result.persistence[0].outcome if result.persistence else ""
+    return "persisted" if first == "skipped: run already persisted" else None
 
 
 @runs_app.command("list")

@@ -20,7 +20,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from jdgraph.errors import ConfigError, DatabaseError, DatabaseUnreachableError
 from jdgraph.settings import DatabaseSettings, jdgraph_home
@@ -196,8 +196,22 @@ class Database:
     def connection(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         """A pooled connection in autocommit mode: each statement commits on its own; a block that must be atomic
         uses ``conn.transaction()``."""
-        with self.pool.connection() as conn:
-            yield conn  # type: ignore[misc]  # the pool's connections are made with row_factory=dict_row
+        try:
+            with self.pool.connection() as conn:
+                yield conn  # type: ignore[misc]  # the pool's connections are made with row_factory=dict_row
+        except PoolTimeout as exc:
+            raise DatabaseError(
+                f"no database connection came free in time (pool of {self.settings.pool_max}, "
+                "JDGRAPH_DB_POOL_MAX); nothing was written by this operation"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            # A connection dropped mid-operation (server restarted, killed backend, network): the open transaction
+            # was rolled back by the server, so nothing of it is saved; the caller may retry or resume.
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise DatabaseError(
+                f"the database connection failed during the operation ({reason}); its "
+                "transaction was rolled back, nothing of it was saved"
+            ) from exc
 
     def server_info(self) -> ServerInfo:
         with self.connection() as conn:

@@ -50,6 +50,7 @@ class RunWrite:
     jd_vector: np.ndarray | None = None
     quarantined: bool = False
     """Instruction-like text in the JD: the run is saved, but no centroid moves."""
+    input_id: str | None = None
 
 
 @dataclass
@@ -67,13 +68,14 @@ class RunStore:
         out: list[WriteOutcome] = []
         with self.db.connection() as conn, conn.transaction():
             inserted = conn.execute(
-                """INSERT INTO runs (run_id, status, input_hash, title, jd_text, chosen_role, confidence,
+                """INSERT INTO runs (run_id, status, input_hash, input_id, title, jd_text, chosen_role, confidence,
                                      node_timings)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING RETURNING run_id""",
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run_id) DO NOTHING RETURNING run_id""",
                 (
                     run.run_id,
                     run.status,
                     run.input_hash,
+                    run.input_id,
                     run.title,
                     run.jd_text,
                     run.chosen_role,
@@ -82,6 +84,7 @@ class RunStore:
                 ),
             ).fetchone()
             if inserted is None:
+                self.check_same_input(run.run_id, run.input_hash, conn)
                 return [WriteOutcome(run.run_id, "run", "skipped: run already persisted")]
             out.append(WriteOutcome(run.run_id, "run", "saved"))
             for call in run.llm_calls:
@@ -208,12 +211,37 @@ class RunStore:
         )
         return WriteOutcome(item, "centroid", f"updated · n={n + 1}")
 
-    def store_result(self, run_id: str, result: dict[str, Any], timings: dict[str, float]) -> None:
+    def store_result(
+        self, run_id: str, result: dict[str, Any], timings: dict[str, float], *, only_if_missing: bool = False
+    ) -> None:
         with self.db.connection() as conn:
             conn.execute(
-                "UPDATE runs SET result = %s, node_timings = %s WHERE run_id = %s",
-                (json.dumps(result), json.dumps(timings), run_id),
+                """UPDATE runs SET result = %s, node_timings = %s
+                   WHERE run_id = %s AND (NOT %s OR result IS NULL)""",
+                (json.dumps(result), json.dumps(timings), run_id, only_if_missing),
             )
+
+    def check_same_input(self, run_id: str, text_hash: str, conn: Any = None) -> None:
+        """A run id names one input: reusing it for another text is an InputError (the database keeps the first
+        run, and a result for the new text under that id would be a lie)."""
+        if conn is None:
+            with self.db.connection() as own:
+                self.check_same_input(run_id, text_hash, own)
+            return
+        row = conn.execute("SELECT input_hash FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+        if row is not None and row["input_hash"] != text_hash:
+            raise InputError(
+                f"run_id {run_id} was already used for another text: give a new run id (or none)", field="run_id"
+            )
+
+    def saved_results(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored results of those of ``run_ids`` that were saved whole (what ``--resume`` skips)."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT run_id::text AS run_id, result FROM runs WHERE run_id = ANY(%s::uuid[]) AND result IS NOT NULL",
+                (run_ids,),
+            ).fetchall()
+        return {r["run_id"]: r["result"] for r in rows}
 
     def list_runs(self, limit: int, *, search: str | None = None, offset: int = 0) -> list[dict[str, Any]]:
         """Newest first; ``search`` matches the title, the chosen role or the start of the run id."""

@@ -22,6 +22,7 @@ from jdgraph.errors import InputError, LLMError
 from jdgraph.graph.context import Context
 from jdgraph.graph.enrich import enrich, merge_llm_enrichment
 from jdgraph.graph.extract import Mention, SkillFinding, deterministic_extract, ground_model_skills, implies_skills
+from jdgraph.graph.identity import content_key
 from jdgraph.graph.llm import LLMRecorder, make_chat_model, structured_call, system_and_user, tool_loop
 from jdgraph.graph.match import resolve_skills
 from jdgraph.graph.parse import deterministic_parse, requirement_section
@@ -172,6 +173,7 @@ def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         parsed.certifications = parsed.certifications or deterministic.certifications
     return {
         "run_id": run_id,
+        "input_id": state.input_id or content_key(text, state.title, state.company, ctx),
         "text": text,
         "parsed": parsed.model_dump(mode="json"),
         "llm_calls": _records(recorder),

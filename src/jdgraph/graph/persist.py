@@ -7,7 +7,6 @@ nothing twice: the store skips a run id it already has.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any
 
@@ -18,6 +17,7 @@ from jdgraph.catalog.normalize import normalize_alias, normalize_text
 from jdgraph.catalog.queries import Catalog
 from jdgraph.catalog.runs import Proposal, RunWrite
 from jdgraph.graph.context import Context
+from jdgraph.graph.identity import input_hash
 from jdgraph.graph.nodes import _ms, responsibility_for_kras, skills_of
 from jdgraph.graph.schemas import (
     ClassificationResult,
@@ -32,10 +32,6 @@ from jdgraph.graph.schemas import (
 )
 from jdgraph.graph.state import State
 from jdgraph.graph.text import instruction_like
-
-
-def input_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[str]) -> list[QueuedItem]:
@@ -200,6 +196,7 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     calls = [LLMCallRecord.model_validate(c) for c in state.llm_calls]
     result = ClassificationResult(
         run_id=state.run_id,
+        input_id=state.input_id or None,
         status="rejected" if rejected else "completed",
         parsed=parsed,
         skills=skills_of(state),
@@ -213,8 +210,12 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         node_timings_ms=timings,
         warnings=warnings,
     )
-    if ctx.persist and outcomes and outcomes[0].outcome == "saved":
-        catalog.runs.store_result(state.run_id, result.model_dump(mode="json"), timings)
+    if ctx.persist and outcomes:
+        # A persist that was cut off after its transaction (killed before this line) left the run without its
+        # result: a resumed one stores it then, and never overwrites a stored one.
+        catalog.runs.store_result(
+            state.run_id, result.model_dump(mode="json"), timings, only_if_missing=outcomes[0].outcome != "saved"
+        )
     return {
         "result": result.model_dump(mode="json"),
         "queued": [q.model_dump() for q in queued],
@@ -239,6 +240,7 @@ def _write(
             run_id=state.run_id,
             status="rejected" if rejected else "completed",
             input_hash=input_hash(state.text or state.jd_text),
+            input_id=state.input_id or None,
             title=parsed.role,
             jd_text=state.text or state.jd_text,
             chosen_role=decision.chosen_role.slug,

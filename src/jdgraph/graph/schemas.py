@@ -313,6 +313,8 @@ class ClassificationResult(BaseModel):
     """Everything a run produced (what the reference system's run page shows, without its bugs)."""
 
     run_id: str
+    input_id: str | None = None
+    """The caller's id for the input (a batch line's id) or a hash of the text and options."""
     status: Literal["completed", "rejected", "failed"]
     parsed: ParsedJD
     skills: list[ResolvedSkill] = Field(default_factory=list)

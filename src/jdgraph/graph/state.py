@@ -24,6 +24,9 @@ class InputState:
     run_id: str = ""
     """Idempotency key (a UUID): persisting the same run id twice writes nothing twice. Empty: parse assigns a
     fresh one."""
+    input_id: str = ""
+    """The caller's id for this input (a batch line's ``id``), stored on the run. Empty: parse sets a hash of the
+    text and options (:func:`jdgraph.graph.identity.content_key`)."""
 
 
 @dataclass
