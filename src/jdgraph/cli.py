@@ -515,16 +515,14 @@ def classify_cmd(
         return
     if source is None:
         raise InputError("give a JD file, or - to read standard input")
+    # Bytes, not text: check_input reads PDF and DOCX, and says clearly what else is wrong (binary, not UTF-8).
     if source == "-":
-        text = sys.stdin.read()
+        text: bytes = sys.stdin.buffer.read()
     else:
         path = Path(source)
-        if not path.exists():
-            raise InputError(f"{source} does not exist")
-        raw = path.read_bytes()
-        if b"\x00" in raw:
-            raise InputError(f"{source} is a binary file, not a job description")
-        text = raw.decode("utf-8", errors="replace")
+        if not path.is_file():
+            raise InputError(f"{source} {'is not a file' if path.exists() else 'does not exist'}")
+        text = path.read_bytes()
     result = classify(text, title=title, run_id=run_id, input_id=input_id, **overrides)
     if as_json:
         print(result.model_dump_json(indent=2))

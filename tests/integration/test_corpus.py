@@ -44,5 +44,27 @@ def test_every_corpus_file_gets_a_clear_answer(catalog, name: str) -> None:
 
 def test_the_corpus_covers_what_the_issue_lists() -> None:
     assert {"empty.txt", "whitespace.txt", "huge.txt", "nul-bytes.bin", "invalid-utf8.bin", "fake.pdf", "fake.docx",
-            "html-jd.html", "german.txt", "chinese.txt", "recipe.txt"} <= set(MANIFEST)  # fmt: skip
+            "html-jd.html", "german.txt", "chinese.txt", "recipe.txt", "data-engineer.pdf", "data-engineer.docx",
+            "scanned.pdf", "archive.zip", "markdown-jd.md", "repeated-bullets.txt"} <= set(MANIFEST)  # fmt: skip
     assert all((CORPUS / n).exists() for n in MANIFEST if n != "huge.txt")
+
+
+@pytest.mark.parametrize("name", ["data-engineer.pdf", "data-engineer.docx", "invalid-utf8.bin", "archive.zip"])
+def test_the_cli_reads_documents_and_refuses_other_files_clearly(catalog, name: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "jdgraph.cli", "classify", str(CORPUS / name), "--json", "--no-persist"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JDGRAPH_DB_SCHEMA": catalog.db.schema},
+        timeout=300,
+    )
+    expected = MANIFEST[name]
+    if "error" in expected:
+        assert out.returncode == 2 and expected["says"] in out.stderr and "Traceback" not in out.stderr
+    else:
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["decision"]["chosen_role"]["slug"] == expected["role"]

@@ -18,6 +18,9 @@ def check_input(text: str | bytes | None) -> str:
     if text is None:
         raise InputError("the job description is empty", field="jd_text")
     if isinstance(text, bytes):
+        document = document_text(text)
+        if document is not None:
+            text = document.encode("utf-8")
         if b"\x00" in text:
             raise InputError("the job description is binary data, not text", field="jd_text")
         try:
@@ -37,6 +40,75 @@ def check_input(text: str | bytes | None) -> str:
     control = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t")
     if control > max(10, len(text) // 100):
         raise InputError("the job description contains binary control characters", field="jd_text")
+    return text
+
+
+MAX_DOCUMENT_PAGES = 50
+"""Pages of a PDF read at most: a JD is a page or two; a 500-page upload is not one (and would be slow)."""
+
+
+def document_text(data: bytes) -> str | None:
+    """The text of a PDF or DOCX job description (recognised by its first bytes), or None when ``data`` is
+    neither. A document that cannot be read, or has no text (a scan), is an InputError saying so."""
+    if data.startswith(b"%PDF-"):
+        return _pdf_text(data)
+    if data.startswith(b"PK\x03\x04"):
+        return _docx_text(data)
+    return None
+
+
+def _pdf_text(data: bytes) -> str:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about odd files are not the user's business
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise InputError("the PDF is encrypted: send its text, or an unprotected PDF", field="jd_text")
+        pages = reader.pages[:MAX_DOCUMENT_PAGES]
+        text = "\n".join((page.extract_text() or "") for page in pages)
+    except InputError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as exc:
+        raise InputError(f"the PDF could not be read ({type(exc).__name__}: {exc})", field="jd_text") from exc
+    if not text.strip():
+        raise InputError(
+            "the PDF has no text layer (a scanned image?): run OCR on it, or send its text", field="jd_text"
+        )
+    return text
+
+
+def _docx_text(data: bytes) -> str:
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if "word/document.xml" not in archive.namelist():
+                raise InputError("the file is a ZIP archive, not a DOCX document", field="jd_text")
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"the file looks like a ZIP/DOCX but cannot be read ({exc})", field="jd_text") from exc
+    from docx import Document
+
+    try:
+        document = Document(io.BytesIO(data))
+    except Exception as exc:  # python-docx raises many kinds (KeyError, lxml errors) on a damaged file
+        raise InputError(f"the DOCX could not be read ({type(exc).__name__}: {exc})", field="jd_text") from exc
+    lines: list[str] = []
+    for para in document.paragraphs:
+        style = (para.style.name if para.style is not None else "") or ""
+        # List paragraphs keep their bullet: the extractor reads responsibilities from bullets.
+        lines.append(("• " if "List" in style else "") + para.text)
+    for table in document.tables:
+        for row in table.rows:
+            lines.append(" | ".join(cell.text for cell in row.cells))
+    text = "\n".join(lines)
+    if not text.strip():
+        raise InputError("the DOCX has no text", field="jd_text")
     return text
 
 
