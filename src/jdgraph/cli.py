@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC
 from functools import wraps
 from pathlib import Path
@@ -79,6 +81,20 @@ def handle_errors(func: F) -> F:
         except JdgraphError as exc:
             err_console.print(f"[bold red]error:[/] {safe(exc.message)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EPIPE, errno.EDQUOT):
+                raise
+            # The output (a full disk, a closed pipe) failed, not the work: what was classified is saved. Stop
+            # quietly, so a pipe's reader that left is not answered with a traceback.
+            with suppress(OSError):
+                err_console.print(
+                    f"[bold red]error:[/] cannot write the output ({exc.strerror}); runs finished so far are saved: "
+                    "`runs list` shows them, and `classify --batch FILE --resume` prints a batch without redoing it",
+                    highlight=False,
+                )
+            with suppress(OSError):  # nothing more may be flushed at exit to the output that failed
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -202,3 +202,18 @@ def test_batch_lines_with_the_same_id_are_refused_line_by_line(catalog, tmp_path
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert out.returncode == 1 and "result" in lines[0]
     assert lines[1] == {"line": 2, "error": "line 2: id 'a' is also the id of line 1"}
+
+
+def test_a_full_disk_for_the_output_is_a_clear_error_and_resume_prints_what_was_saved(catalog, tmp_path) -> None:
+    """Output to a full disk (/dev/full answers every write with ENOSPC) used to end in a traceback after the runs
+    were saved; now one line says so, and --resume prints the saved results without running them again."""
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(json.dumps({"id": "full-1", "text": _jd(uuid.uuid4().hex[:8])}) + "\n")
+    cmd = [sys.executable, "-m", "jdgraph.cli", "classify", "--batch", str(batch)]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, env=_env(catalog), timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "cannot write the output (No space left on device)" in done.stderr.replace("\n", " ")
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=_env(catalog), timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["done_before"] == "saved"

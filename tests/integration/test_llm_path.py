@@ -100,6 +100,19 @@ def test_malformed_output_is_repaired_once(catalog, stub: StubOpenAI) -> None:
     assert result.parsed.job_locations[0].city == "Boston"
 
 
+def test_an_answer_past_its_bounds_is_cut_and_said_not_thrown_away(catalog, stub: StubOpenAI) -> None:
+    """A provider that ignores the schema's bounds (JSON mode, a non-strict answer): the answer is cut to them and a
+    warning says what was cut; it used to fail validation, cost a repair call, and then fall back entirely."""
+    too_long = {**PARSED, "role": "Registered Nurse " + "x" * 200, "role_aliases": [f"Nurse {i}" for i in range(9)]}
+    stub.script = [{"json": too_long}]
+    result = _classify(parse_model="openai:gpt-4.1-mini", persist=False)
+    assert [c.outcome for c in result.llm_calls] == ["ok"] and len(stub.requests) == 1  # no repair call
+    assert result.parsed.role_archetype == "Clinical"  # the model's answer was used
+    assert len(result.parsed.role_aliases) == 5
+    warning = next(w for w in result.warnings if "went past its bounds" in w)
+    assert "role (217 → 120 characters)" in warning and "role_aliases (9 → 5 items)" in warning
+
+
 def test_malformed_twice_falls_back_to_deterministic(catalog, stub: StubOpenAI) -> None:
     stub.script = [{"json": {"jd_type": "maybe"}}, {"content": '{"still": "wrong"}'}]
     result = _classify(parse_model="openai:gpt-4.1-mini", persist=False)

@@ -32,6 +32,7 @@ def server(open_tmp_root: Path) -> Iterator[tuple[str, Path, subprocess.Popen[by
     if not LANGGRAPH.exists() and shutil.which("langgraph") is None:
         pytest.fail('langgraph-cli is not installed: pip install -e ".[dev,server]"')
     home = open_tmp_root / "server-home"
+    home.mkdir()
     port = free_port()
     env = {
         **os.environ,

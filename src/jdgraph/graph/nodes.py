@@ -112,11 +112,18 @@ def _structured_or_fallback(
         answer = structured_call(
             model, schema, messages, recorder, max_attempts=ctx.llm_max_attempts, method=ctx.structured_output_method
         )
+        warn_if_truncated(node, answer, warnings)
         return answer, recorder
     except LLMError as exc:
         warnings.append(f"{node}: {exc.message}; used the {fallback}")
         recorder.records[-1].outcome = "fallback"
         return None, recorder
+
+
+def warn_if_truncated(node: str, answer: Any, warnings: list[str]) -> None:
+    cut = getattr(answer, "truncated", None)
+    if cut:
+        warnings.append(f"{node}: the model's answer went past its bounds and was cut: {'; '.join(cut[:5])}")
 
 
 def responsibility_sentences(text: str) -> list[Sentence]:
@@ -484,6 +491,7 @@ def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
                 max_attempts=ctx.llm_max_attempts,
                 method=ctx.structured_output_method,
             )
+            warn_if_truncated("adjudicate", verdict, warnings)
             if verdict.chosen_role not in {c.slug for c in candidates} and not verdict.is_new_role:
                 warnings.append(f"adjudicate: the model chose {verdict.chosen_role!r}, not a candidate; used rules")
                 recorder.records[-1].outcome = "fallback"

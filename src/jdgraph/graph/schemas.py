@@ -6,9 +6,10 @@ schema the model must fill.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, Field, create_model
+from annotated_types import MaxLen
+from pydantic import BaseModel, Field, PrivateAttr, create_model, model_validator
 
 from jdgraph.catalog.models import MatchVia
 from jdgraph.scoring import RoleSignal
@@ -108,14 +109,66 @@ def _bound(node: Any) -> None:
 class BoundedAnswer(BaseModel):
     """A model answer's schema with every string and list bounded (fields may set tighter bounds). The bounds reach
     the server's grammar (llama-server, vLLM) through the JSON schema, so a small model that repeats itself ends
-    at a valid answer instead of at the token cap. Validation does not enforce the defaults: a provider that
-    ignores them loses nothing."""
+    at a valid answer instead of at the token cap.
+
+    Validation never fails on a bound: a provider that ignores them (JSON mode, a non-strict answer with 25 skills
+    or a 500-character evidence) gets its answer cut to the field's bound, and :attr:`truncated` says what was cut
+    (the node turns it into a run warning). Failing instead cost a repair call and then the whole answer."""
+
+    _truncated: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def truncated(self) -> list[str]:
+        return self._truncated
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cut_to_bounds(cls, data: Any, handler: Any) -> Any:
+        cut: list[str] = []
+        answer = handler(_clip_to_bounds(cls, data, "", cut))
+        if cut and isinstance(answer, BoundedAnswer):
+            answer._truncated = cut
+        return answer
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
         schema = super().model_json_schema(*args, **kwargs)
         _bound(schema)
         return schema
+
+
+def _clip_to_bounds(model: type[BaseModel], data: Any, path: str, cut: list[str]) -> Any:
+    """``data`` with each string or list longer than its field's ``max_length`` cut to it (nested models too)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        if key not in out:
+            continue
+        value = out[key]
+        limit = next((m.max_length for m in field.metadata if isinstance(m, MaxLen)), None)
+        if limit is not None and isinstance(value, str | list) and len(value) > limit:
+            cut.append(f"{path}{key} ({len(value)} → {limit} {'characters' if isinstance(value, str) else 'items'})")
+            value = value[:limit]
+        inner = _model_in(field.annotation)
+        if inner is not None and isinstance(value, list):
+            value = [_clip_to_bounds(inner, v, f"{path}{key}[{i}].", cut) for i, v in enumerate(value)]
+        elif inner is not None:
+            value = _clip_to_bounds(inner, value, f"{path}{key}.", cut)
+        out[key] = value
+    return out
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``X``, ``list[X]`` or ``X | None``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 class ParsedJDAnswer(ParsedJD, BoundedAnswer):
