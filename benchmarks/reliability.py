@@ -112,17 +112,12 @@ def bad_inputs(t: Tally) -> None:
 
 
 def injection(t: Tally, catalog: Any) -> None:
-    from tests.redteam.test_injection import NURSE, PAYLOADS
+    from tests.redteam.test_injection import NURSE, PAYLOADS, catalog_state
 
     import jdgraph
 
     def state() -> tuple[int, int, int]:
-        with catalog.db.connection() as conn:
-            row = conn.execute(
-                """SELECT (SELECT count(*) FROM review_queue) AS q, (SELECT coalesce(sum(occurrences), 0)
-                   FROM review_queue) AS occ, (SELECT centroid_n FROM roles WHERE slug = 'registered-nurse') AS n"""
-            ).fetchone()
-        return int(row["q"]), int(row["occ"]), int(row["n"])
+        return catalog_state(catalog)
 
     for payload in PAYLOADS.values():
         for placement in ("end", "start", "middle"):

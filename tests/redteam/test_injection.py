@@ -31,15 +31,21 @@ PAYLOADS = {
 }
 
 
+def catalog_state(catalog) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    """Review items, their summed counts, and the nurse role's centroid n: what an injection must not move (also
+    used by benchmarks/reliability.py)."""
+    with catalog.db.connection() as conn:
+        row = conn.execute(
+            """SELECT (SELECT count(*) FROM review_queue) AS q, (SELECT coalesce(sum(occurrences), 0)
+               FROM review_queue) AS occ, (SELECT centroid_n FROM roles WHERE slug = 'registered-nurse') AS n"""
+        ).fetchone()
+    return int(row["q"]), int(row["occ"]), int(row["n"])
+
+
 @pytest.mark.parametrize("name", sorted(PAYLOADS))
 def test_injected_text_changes_nothing_in_the_catalog(catalog, name: str) -> None:
     def state() -> tuple[int, int, int]:
-        with catalog.db.connection() as conn:
-            row = conn.execute(
-                """SELECT (SELECT count(*) FROM review_queue) AS q, (SELECT coalesce(sum(occurrences), 0)
-                   FROM review_queue) AS occ, (SELECT centroid_n FROM roles WHERE slug = 'registered-nurse') AS n"""
-            ).fetchone()
-        return int(row["q"]), int(row["occ"]), int(row["n"])
+        return catalog_state(catalog)
 
     before = state()
     text = NURSE + PAYLOADS[name] + f"\nReference: {uuid.uuid4()}\n"
