@@ -1,4 +1,6 @@
-"""Reliability benchmark (issue 12): ``python benchmarks/reliability.py [--jds 200] [--workers 8] [--fuzz 0]``.
+"""Reliability benchmark (issue 12).
+
+``python benchmarks/reliability.py [--jds 200] [--workers 8] [--processes 8] [--fuzz 0]``
 
 Runs in a fresh starter catalog (schema ``reliability_<random>`` on ``$JDGRAPH_HOME``'s embedded server, dropped at
 the end) and prints one table:
@@ -11,9 +13,10 @@ the end) and prints one table:
   JSON that violates the schema, an adjudication naming a role that was not offered): every run completes;
 - **process and database faults**: ``os._exit`` inside persist's transaction and between nodes, then ``resume``;
   ``kill -9`` of a batch after two lines, then the batch again and with ``--resume``; a connection terminated by the
-  server during persist, then ``resume``;
+  server during persist, and the server's disk-full error (SQLSTATE 53100) on the run's insert, each then ``resume``;
 - **concurrency**: ``--jds`` JDs on ``--workers`` threads sharing roles, known skills and unknown skills, then the
-  same batch again. Checked from the rows: one run per JD, one pending item per proposal whose count equals the
+  same batch again; and ``--processes`` CLI batches at once (the ``--jds`` split among them), each on ``--workers``
+  threads. Checked from the rows: one run per JD, one pending item per proposal whose count equals the
   distinct texts that proposed it, each role's centroid n and vector equal to a recomputation from scratch (the
   start centroid and the JD vectors of the runs it counted), and nothing changed by the second pass.
 
@@ -245,6 +248,28 @@ def process_faults(t: Tally, catalog: Any, tmp: Path) -> None:
     rows = _run_rows(catalog, [run_id])
     t.add(rows_checked=1, lost=0 if rows["runs"] == 1 else 1)
 
+    # The server's disk-full error (SQLSTATE 53100) on the run's insert, then resume once there is room.
+    run_id = str(uuid.uuid4())
+    with catalog.db.connection() as conn:
+        conn.execute(
+            """CREATE OR REPLACE FUNCTION reliability_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION USING ERRCODE = 'disk_full', MESSAGE = 'No space left on device'; END $$"""
+        )
+        conn.execute(
+            f"""CREATE TRIGGER disk_full BEFORE INSERT ON runs FOR EACH ROW WHEN (NEW.run_id = '{run_id}'::uuid)
+                EXECUTE FUNCTION reliability_disk_full()"""
+        )
+    t.add(inputs=1, faults=1)
+    try:
+        jdgraph.classify(TEMPLATES["data-engineer"].format(tag=" full", unknown="", years=2), run_id=run_id)
+    except DatabaseError:
+        t.add(survived=1)
+    finally:
+        with catalog.db.connection() as conn:
+            conn.execute("DROP TRIGGER disk_full ON runs")
+    jdgraph.resume(run_id)
+    t.add(rows_checked=1, lost=0 if _run_rows(catalog, [run_id])["runs"] == 1 else 1)
+
     # kill -9 of a batch after two lines, then the batch again, then with --resume.
     batch = tmp / "batch.jsonl"
     lines = [
@@ -376,6 +401,55 @@ def concurrency(t: Tally, catalog: Any, n: int, workers: int) -> int:
     return n
 
 
+def processes(t: Tally, catalog: Any, tmp: Path, n_procs: int, per_proc: int, workers: int) -> None:
+    """``n_procs`` CLI batches at once, each on ``workers`` threads, on the same roles and unknown skills (the
+    issue's 8 × 8 that all crashed): every line saved once, and the counts add up across processes."""
+    if n_procs <= 0:
+        return
+
+    def role_counts() -> dict[str, int]:
+        with catalog.db.connection() as conn:
+            rows = conn.execute("SELECT slug, centroid_n FROM roles WHERE centroid IS NOT NULL").fetchall()
+        return {r["slug"]: int(r["centroid_n"]) for r in rows}
+
+    before = role_counts()
+    files = []
+    for p in range(n_procs):
+        path = tmp / f"proc{p}.jsonl"
+        with path.open("w") as f:
+            for j in range(per_proc):
+                i = p * per_proc + j
+                text = TEMPLATES[list(TEMPLATES)[i % 3]].format(tag=f" (mp {i})", unknown=UNKNOWN[i % 4], years=i % 9)
+                f.write(json.dumps({"id": f"mp{i}", "text": text}) + "\n")
+        files.append(path)
+    cmd = [sys.executable, "-m", "jdgraph.cli", "classify", "--concurrency", str(workers), "--batch"]
+    procs = [subprocess.Popen([*cmd, str(f)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              env=_env()) for f in files]  # fmt: skip
+    outs = [json.loads(line) for proc in procs for line in proc.communicate()[0].splitlines()]
+    total = n_procs * per_proc
+    results = [o["result"] for o in outs if "result" in o]
+    t.add(inputs=total, concurrent=total, lost=total - len(results), crashes=sum(1 for p in procs if p.returncode))
+    run_ids = [r["run_id"] for r in results]
+    with catalog.db.connection() as conn:
+        runs = conn.execute(
+            "SELECT count(*) AS n, count(DISTINCT run_id) AS d FROM runs WHERE run_id = ANY(%s::uuid[])", (run_ids,)
+        ).fetchone()
+        items = conn.execute(
+            "SELECT occurrences, (SELECT count(*) FROM review_queue_runs l WHERE l.queue_id = q.id) AS links "
+            "FROM review_queue q"
+        ).fetchall()
+        counted = conn.execute(
+            "SELECT r.slug, count(*) AS n FROM role_centroid_runs c JOIN roles r ON r.id = c.role_id "
+            "WHERE c.run_id = ANY(%s::uuid[]) GROUP BY r.slug",
+            (run_ids,),
+        ).fetchall()
+    after = role_counts()
+    t.add(rows_checked=1 + len(items) + len(counted))
+    t.add(lost=max(0, len(run_ids) - runs["n"]), double=max(0, runs["n"] - runs["d"]))
+    t.add(double=sum(1 for i in items if i["occurrences"] != i["links"]))
+    t.add(double=sum(1 for c in counted if after[c["slug"]] != before.get(c["slug"], 0) + c["n"]))
+
+
 def fuzz(t: Tally, n: int) -> None:
     if n <= 0:
         return
@@ -389,6 +463,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--jds", type=int, default=200)
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--processes", type=int, default=8, help="CLI batches at once (--jds split among them)")
     ap.add_argument("--fuzz", type=int, default=0)
     args = ap.parse_args()
 
@@ -405,6 +480,12 @@ def main() -> int:
                 ("LLM faults", lambda: llm_faults(t)),
                 ("process and database faults", lambda: process_faults(t, catalog, Path(tmp))),
                 ("concurrency", lambda: concurrency(t, catalog, args.jds, args.workers)),
+                (
+                    "processes",
+                    lambda: processes(
+                        t, catalog, Path(tmp), args.processes, args.jds // max(1, args.processes), args.workers
+                    ),
+                ),
                 ("parser fuzz", lambda: fuzz(t, args.fuzz)),
             ):
                 s0 = time.perf_counter()

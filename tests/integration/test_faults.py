@@ -217,3 +217,39 @@ def test_a_full_disk_for_the_output_is_a_clear_error_and_resume_prints_what_was_
     resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=_env(catalog), timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["done_before"] == "saved"
+
+
+def test_a_full_disk_under_the_database_during_persist_loses_nothing_and_resume_saves_once(catalog) -> None:
+    """The server's own disk-full error (SQLSTATE 53100, what PostgreSQL sends when it cannot extend a file), raised
+    by a trigger on the run's insert: the run fails with a DatabaseError saying nothing was saved, keeps its
+    checkpoints, and once there is room again ``resume`` saves it exactly once."""
+    from jdgraph.errors import DatabaseError
+
+    run_id = str(uuid.uuid4())
+    with catalog.db.connection() as conn:
+        conn.execute(
+            """CREATE OR REPLACE FUNCTION jdgraph_test_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION USING ERRCODE = 'disk_full',
+                   MESSAGE = 'could not extend file "base/16384/24601": No space left on device'; END $$"""
+        )
+        conn.execute(
+            f"""CREATE TRIGGER disk_full BEFORE INSERT ON runs FOR EACH ROW
+                WHEN (NEW.run_id = '{run_id}'::uuid) EXECUTE FUNCTION jdgraph_test_disk_full()"""
+        )
+    text = _jd(uuid.uuid4().hex[:8])
+    try:
+        with pytest.raises(DatabaseError, match="No space left on device") as err:
+            jdgraph.classify(text, run_id=run_id)
+        assert "nothing of it was saved" in err.value.message
+    finally:
+        with catalog.db.connection() as conn:
+            conn.execute("DROP TRIGGER disk_full ON runs")
+    assert _counts_for(catalog, [run_id])["runs"] == 0
+    result = jdgraph.resume(run_id)
+    assert result.persistence[0].outcome == "saved"
+    assert _counts_for(catalog, [run_id]) == {
+        "runs": 1,
+        "with_result": 1,
+        "queue_links": len(result.queued),
+        "centroid_links": 1 if result.decision.confirmed_role else 0,
+    }

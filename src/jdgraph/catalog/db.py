@@ -205,12 +205,13 @@ class Database:
                 "JDGRAPH_DB_POOL_MAX); nothing was written by this operation"
             ) from exc
         except psycopg.OperationalError as exc:
-            # A connection dropped mid-operation (server restarted, killed backend, network): the open transaction
-            # was rolled back by the server, so nothing of it is saved; the caller may retry or resume.
+            # A connection dropped mid-operation (server restarted, killed backend, network) or the server out of
+            # resources (disk full, SQLSTATE 53100): the open transaction was rolled back, so nothing of it is saved;
+            # the caller may retry or resume.
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise DatabaseError(
-                f"the database connection failed during the operation ({reason}); its "
-                "transaction was rolled back, nothing of it was saved"
+                f"the database failed during the operation ({reason}); its transaction was rolled back, nothing of "
+                "it was saved"
             ) from exc
 
     def server_info(self) -> ServerInfo:
