@@ -14,7 +14,7 @@ from jdgraph.graph.context import Context
 from jdgraph.graph.identity import batch_run_id, content_key, input_hash
 from jdgraph.graph.schemas import ClassificationResult
 from jdgraph.graph.state import InputState
-from jdgraph.graph.text import check_input, normalise_text
+from jdgraph.graph.text import check_field, check_input, normalise_text
 
 DURABILITY = "sync"
 """Each step's checkpoint is written before the next step starts. With LangGraph's default ("async") a process
@@ -52,6 +52,7 @@ def classify(
     from jdgraph.graph.nodes import run_id_of
 
     jd_text = check_input(text)
+    title, company = check_field(title, "title"), check_field(company, "company")
     ctx = Context.from_env(**context)
     given_run_id = bool(run_id)
     run_id = run_id_of(run_id)  # a bad id is an InputError, before anything runs

@@ -68,3 +68,29 @@ def test_the_cli_reads_documents_and_refuses_other_files_clearly(catalog, name: 
     else:
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["decision"]["chosen_role"]["slug"] == expected["role"]
+
+
+def test_invalid_utf8_in_the_title_or_on_stdin_is_a_clear_error(catalog) -> None:
+    """An undecodable --title reached the run as lone surrogates and crashed it with a UnicodeEncodeError
+    traceback; undecodable stdin must be refused the same way as an undecodable file."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JDGRAPH_DB_SCHEMA": catalog.db.schema}
+    jd = str(CORPUS / "markdown-jd.md")
+    base = [sys.executable, "-m", "jdgraph.cli", "classify"]
+    title = subprocess.run(
+        [*base, jd, "--no-persist", "--title", os.fsdecode(b"\xff\xfe Nurse")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert title.returncode == 2 and "the title is not valid UTF-8" in title.stderr and "Traceback" not in title.stderr
+    stdin = subprocess.run(
+        [*base, "-", "--no-persist"], input=b"Nurse \xff\xfe\n", capture_output=True, env=env, timeout=300
+    )
+    assert stdin.returncode == 2 and b"not UTF-8" in stdin.stderr and b"Traceback" not in stdin.stderr
+    with pytest.raises(InputError, match="the company is 600 characters"):
+        jdgraph.classify((CORPUS / "markdown-jd.md").read_bytes(), company="x" * 600, persist=False)

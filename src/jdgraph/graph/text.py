@@ -43,6 +43,24 @@ def check_input(text: str | bytes | None) -> str:
     return text
 
 
+MAX_FIELD_CHARS = 500
+
+
+def check_field(value: str | None, name: str) -> str | None:
+    """A short text given beside the JD (title, company): valid Unicode (an undecodable command-line argument
+    arrives as lone surrogates) and not huge; else an InputError naming it. Control characters are allowed here
+    and made inert where text is shown (terminal, web page)."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"the {name} is not valid UTF-8 text", field=name) from None
+    if len(value) > MAX_FIELD_CHARS:
+        raise InputError(f"the {name} is {len(value):,} characters; the limit is {MAX_FIELD_CHARS}", field=name)
+    return value
+
+
 MAX_DOCUMENT_PAGES = 50
 """Pages of a PDF read at most: a JD is a page or two; a 500-page upload is not one (and would be slow)."""
 
