@@ -125,6 +125,7 @@ def db_status(
 ) -> None:
     """Which server is in use, the schema version, row counts and the catalog's health (texts without a vector,
     left by an interrupted load; any command that opens the catalog, or --repair, embeds them)."""
+    from jdgraph.catalog.checkpoints import checkpoint_health
     from jdgraph.catalog.db import Database
     from jdgraph.catalog.migrations import schema_version
     from jdgraph.catalog.queries import Catalog
@@ -145,6 +146,7 @@ def db_status(
         missing = writer.missing_vectors_by_table()
         without_vector = sum(missing.values())
     health = "ok" if without_vector == 0 else "texts without a vector: run jdgraph db status --repair"
+    checkpoints = checkpoint_health(db, CHECKPOINT_TTL_DAYS) if version else {}
     status = {
         "server": info.url,
         "embedded": info.embedded,
@@ -156,6 +158,7 @@ def db_status(
         "missing_vectors": missing,
         "repaired": repaired,
         "health": health,
+        "checkpoints": checkpoints,
     }
     if as_json:
         print(json.dumps(status, indent=2))
@@ -169,7 +172,41 @@ def db_status(
         console.print(f"  {table:<16} {n:>8}")
     if repaired:
         console.print(f"repaired: embedded {repaired} texts")
+    if checkpoints:
+        console.print(
+            f"checkpoints: {checkpoints['threads']} run threads ({checkpoints['of_finished_runs']} of finished runs, "
+            f"{checkpoints['stale']} unfinished for over {CHECKPOINT_TTL_DAYS:g} days: `jdgraph db prune-checkpoints`)",
+            highlight=False,
+        )
     console.print(f"health: {health}", highlight=False)
+
+
+CHECKPOINT_TTL_DAYS = 7.0
+"""An unfinished run's checkpoints older than this are reported (and pruned by `db prune-checkpoints`)."""
+
+
+@db_app.command("prune-checkpoints")
+@handle_errors
+def db_prune_checkpoints(
+    catalog: CatalogOption = None,
+    older_than_days: Annotated[
+        float, typer.Option(min=0, help="Unfinished runs idle for longer than this are pruned too.")
+    ] = CHECKPOINT_TTL_DAYS,
+) -> None:
+    """Delete checkpoints nothing will resume: those of finished runs, and of unfinished runs idle for longer than
+    --older-than-days (a run killed and never resumed). Finished runs prune their own; this catches the rest."""
+    from jdgraph.catalog.checkpoints import prune_checkpoints
+    from jdgraph.catalog.db import Database
+    from jdgraph.catalog.registry import catalog_schema, default_catalog_name
+    from jdgraph.settings import DatabaseSettings
+
+    db = Database(DatabaseSettings.from_env(schema=catalog_schema(catalog or default_catalog_name())))
+    pruned = prune_checkpoints(db, older_than_days)
+    console.print(
+        f"pruned the checkpoints of {pruned['of_finished_runs']} finished runs and {pruned['stale']} unfinished runs "
+        f"idle for over {older_than_days:g} days",
+        highlight=False,
+    )
 
 
 # -- catalog --------------------------------------------------------------------------------------------------

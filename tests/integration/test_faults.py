@@ -253,3 +253,51 @@ def test_a_full_disk_under_the_database_during_persist_loses_nothing_and_resume_
         "queue_links": len(result.queued),
         "centroid_links": 1 if result.decision.confirmed_role else 0,
     }
+
+
+def test_checkpoints_nothing_will_resume_are_reported_and_pruned(catalog) -> None:
+    """A run killed mid-way and never resumed left its checkpoints forever, and so did runs kept with
+    keep_checkpoints: `db status` counts them and `db prune-checkpoints` deletes them, sparing a recent unfinished
+    run (it may still be resumed)."""
+    from jdgraph.catalog.checkpoints import postgres_checkpointer
+    from jdgraph.graph.builder import builder
+    from jdgraph.graph.context import Context
+    from jdgraph.graph.state import InputState
+
+    kept = jdgraph.classify(_jd(uuid.uuid4().hex[:8]), run_id=str(uuid.uuid4()), keep_checkpoints=True)
+    app = builder.compile(checkpointer=postgres_checkpointer(catalog.db), interrupt_before=["persist"])
+    cut_off = []
+    for _ in range(2):
+        run_id = str(uuid.uuid4())
+        app.invoke(InputState(jd_text=_jd(uuid.uuid4().hex[:8]), run_id=run_id),
+                   {"configurable": {"thread_id": run_id}}, context=Context.from_env())  # fmt: skip
+        cut_off.append(run_id)
+    old, recent = cut_off
+    with catalog.db.connection() as conn:  # the first was cut off ten days ago
+        conn.execute(
+            """UPDATE checkpoints
+               SET checkpoint = jsonb_set(checkpoint, '{ts}', to_jsonb((now() - interval '10 days')::text))
+               WHERE thread_id = %s""",
+            (old,),
+        )
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "jdgraph.cli", "db", "status", "--json"],
+            capture_output=True,
+            text=True,
+            env=_env(catalog),
+            timeout=300,
+            check=True,
+        ).stdout
+    )["checkpoints"]
+    assert status["of_finished_runs"] >= 1 and status["stale"] >= 1
+    pruned = subprocess.run([sys.executable, "-m", "jdgraph.cli", "db", "prune-checkpoints"], capture_output=True,
+                            text=True, env=_env(catalog), timeout=300)  # fmt: skip
+    assert pruned.returncode == 0, pruned.stderr
+
+    def threads(run_id: str) -> int:
+        return _rows(catalog, "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", run_id)[0]["n"]
+
+    assert threads(kept.run_id) == 0 and threads(old) == 0
+    assert threads(recent) > 0  # may still be resumed
+    assert jdgraph.resume(recent).persistence[0].outcome == "saved"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -38,3 +39,55 @@ def postgres_checkpointer(db: Database) -> Any:
             saver.setup()
             _savers[key] = saver
         return saver
+
+
+_CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")
+
+
+def _prunable_threads(conn: Any, older_than_days: float) -> dict[str, list[str]]:
+    """Checkpoint threads nothing will resume: those of runs saved whole (kept with ``keep_checkpoints``, or left by
+    a process killed between saving and pruning) and unfinished ones whose last step is older than the cut-off
+    (a run killed mid-way and never resumed)."""
+    if not _has_checkpoints(conn):
+        return {"finished": [], "stale": []}
+    finished = conn.execute(
+        """SELECT DISTINCT c.thread_id FROM checkpoints c JOIN runs r ON r.run_id::text = c.thread_id
+           WHERE r.result IS NOT NULL"""
+    ).fetchall()
+    stale = conn.execute(
+        """SELECT thread_id FROM checkpoints GROUP BY thread_id
+           HAVING max((checkpoint->>'ts')::timestamptz) < now() - make_interval(secs => %s)""",
+        (older_than_days * 86400,),
+    ).fetchall()
+    done = {r["thread_id"] for r in finished}
+    return {"finished": sorted(done), "stale": sorted({r["thread_id"] for r in stale} - done)}
+
+
+def _has_checkpoints(conn: Any) -> bool:
+    """The checkpoint tables exist (LangGraph creates them on the first durable run)."""
+    row = conn.execute("SELECT to_regclass('checkpoints') IS NOT NULL AS ok").fetchone()
+    return bool(row and row["ok"])
+
+
+def checkpoint_health(db: Database, older_than_days: float) -> dict[str, int]:
+    """Run threads with checkpoints, and how many of them :func:`prune_checkpoints` would delete."""
+    with db.connection() as conn:
+        threads = _prunable_threads(conn, older_than_days)
+        row = (
+            conn.execute("SELECT count(DISTINCT thread_id) AS n FROM checkpoints").fetchone()
+            if _has_checkpoints(conn)
+            else None
+        )
+    total = int(row["n"]) if row else 0
+    return {"threads": total, "of_finished_runs": len(threads["finished"]), "stale": len(threads["stale"])}
+
+
+def prune_checkpoints(db: Database, older_than_days: float) -> dict[str, int]:
+    """Delete the threads :func:`_prunable_threads` names, in one transaction; returns how many of each."""
+    with db.connection() as conn, conn.transaction():
+        threads = _prunable_threads(conn, older_than_days)
+        ids = threads["finished"] + threads["stale"]
+        if ids:
+            for table in _CHECKPOINT_TABLES:
+                conn.execute(sql.SQL("DELETE FROM {} WHERE thread_id = ANY(%s)").format(sql.Identifier(table)), (ids,))
+    return {"of_finished_runs": len(threads["finished"]), "stale": len(threads["stale"])}
