@@ -97,8 +97,9 @@ class EmbeddedServer:
 
     @cached_property
     def account(self) -> str | None:
-        """The system account PostgreSQL runs as when we are root (None: as ourselves): one per home, never a
-        shared one. An existing cluster keeps the account that owns it."""
+        """The system account PostgreSQL runs as when we are root (None: as ourselves): one per home for a cluster
+        made here. An existing cluster keeps the account that owns it (one made by pgserver: its shared
+        ``pgserver`` account, now with password auth; re-create the home to get an account of its own)."""
         if os.geteuid() != 0:
             return None
         existing = self.home / "pgdata"
