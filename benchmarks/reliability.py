@@ -211,10 +211,25 @@ def _run_rows(catalog: Any, run_ids: list[str]) -> dict[str, int]:
     return dict(row)
 
 
+def _fail_then_resume(t: Tally, catalog: Any, text: str, run_id: str, undo: Any) -> None:
+    """A run that must fail with a DatabaseError and save nothing; then, the fault undone, ``resume`` saves it."""
+    import jdgraph
+    from jdgraph.errors import DatabaseError
+
+    t.add(inputs=1, faults=1)
+    try:
+        jdgraph.classify(text, run_id=run_id)
+    except DatabaseError:
+        t.add(survived=1)
+    finally:
+        undo()
+    jdgraph.resume(run_id)
+    t.add(rows_checked=1, lost=0 if _run_rows(catalog, [run_id])["runs"] == 1 else 1)
+
+
 def process_faults(t: Tally, catalog: Any, tmp: Path) -> None:
     import jdgraph
     from jdgraph.catalog.runs import RunStore
-    from jdgraph.errors import DatabaseError
 
     for script, code in ((_KILL_INSIDE_PERSIST, 17), (_KILL_BETWEEN_NODES, 18)):
         jd = tmp / "jd.txt"
@@ -236,17 +251,12 @@ def process_faults(t: Tally, catalog: Any, tmp: Path) -> None:
         return real(self, conn, run, role_id)
 
     RunStore._update_centroid = drop  # type: ignore[method-assign]
-    run_id = str(uuid.uuid4())
-    t.add(inputs=1, faults=1)
-    try:
-        jdgraph.classify(TEMPLATES["backend-engineer"].format(tag=" drop", unknown="", years=4), run_id=run_id)
-    except DatabaseError:
-        t.add(survived=1)
-    finally:
+
+    def undo_drop() -> None:
         RunStore._update_centroid = real  # type: ignore[method-assign]
-    jdgraph.resume(run_id)
-    rows = _run_rows(catalog, [run_id])
-    t.add(rows_checked=1, lost=0 if rows["runs"] == 1 else 1)
+
+    text = TEMPLATES["backend-engineer"].format(tag=" drop", unknown="", years=4)
+    _fail_then_resume(t, catalog, text, str(uuid.uuid4()), undo_drop)
 
     # The server's disk-full error (SQLSTATE 53100) on the run's insert, then resume once there is room.
     run_id = str(uuid.uuid4())
@@ -259,16 +269,13 @@ def process_faults(t: Tally, catalog: Any, tmp: Path) -> None:
             f"""CREATE TRIGGER disk_full BEFORE INSERT ON runs FOR EACH ROW WHEN (NEW.run_id = '{run_id}'::uuid)
                 EXECUTE FUNCTION reliability_disk_full()"""
         )
-    t.add(inputs=1, faults=1)
-    try:
-        jdgraph.classify(TEMPLATES["data-engineer"].format(tag=" full", unknown="", years=2), run_id=run_id)
-    except DatabaseError:
-        t.add(survived=1)
-    finally:
+
+    def undo_disk_full() -> None:
         with catalog.db.connection() as conn:
             conn.execute("DROP TRIGGER disk_full ON runs")
-    jdgraph.resume(run_id)
-    t.add(rows_checked=1, lost=0 if _run_rows(catalog, [run_id])["runs"] == 1 else 1)
+
+    _fail_then_resume(t, catalog, TEMPLATES["data-engineer"].format(tag=" full", unknown="", years=2), run_id,
+                      undo_disk_full)  # fmt: skip
 
     # kill -9 of a batch after two lines, then the batch again, then with --resume.
     batch = tmp / "batch.jsonl"
