@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -30,8 +31,18 @@ def open_tmp_root() -> Iterator[Path]:
     /var/lib/jdgraph, outliving the test)."""
     root = Path(tempfile.mkdtemp(prefix="jdgraph-tests-"))
     root.chmod(0o711)
+    accounts_before = _server_accounts()
     yield root
     shutil.rmtree(root, ignore_errors=True)
+    # As root, each test home got a system account of its own for its server: remove the ones this session made.
+    for name in _server_accounts() - accounts_before:
+        subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def _server_accounts() -> set[str]:
+    import pwd
+
+    return {p.pw_name for p in pwd.getpwall() if p.pw_name.startswith("jdgraph-")}
 
 
 @pytest.fixture
