@@ -33,8 +33,12 @@ def open_tmp_root() -> Iterator[Path]:
     root.chmod(0o711)
     accounts_before = _server_accounts()
     yield root
+    # As root, each test home got a system account of its own for its server: stop this process's servers (else
+    # they stop only at exit, and an account in use cannot be removed), then remove the accounts this session made.
+    from jdgraph.catalog.embedded import release_embedded_servers
+
+    release_embedded_servers()
     shutil.rmtree(root, ignore_errors=True)
-    # As root, each test home got a system account of its own for its server: remove the ones this session made.
     for name in _server_accounts() - accounts_before:
         subprocess.run(["userdel", name], capture_output=True, check=False)
 

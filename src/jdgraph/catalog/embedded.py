@@ -394,3 +394,12 @@ def start_embedded_server(home: Path) -> str:
         if home not in _SERVERS:
             _SERVERS[home] = EmbeddedServer(home).start()
         return _SERVERS[home]
+
+
+def release_embedded_servers() -> None:
+    """Release this process's servers now rather than at exit (the last user stops each); for a caller that must
+    see them stopped before it exits, such as a test session removing the accounts its servers ran as."""
+    with _SERVERS_LOCK:
+        for home in list(_SERVERS):
+            EmbeddedServer(home).release()
+            del _SERVERS[home]
