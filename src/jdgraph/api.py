@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -84,19 +83,23 @@ def _prune_checkpoints(app: Any, run_id: str, ctx: Context) -> None:
 
 def resume(run_id: str, **context: Any) -> ClassificationResult:
     """Continue a checkpointed run from its last completed node (after a crash or an interrupt)."""
+    from jdgraph.errors import NotFoundError
     from jdgraph.graph.nodes import run_id_of
 
-    return _continue(run_id_of(run_id), Context.from_env(**context))
-
-
-def _continue(run_id: str, ctx: Context) -> ClassificationResult:
-    from jdgraph.errors import NotFoundError
-
-    app = compiled_graph(durable=True, ctx=ctx)
-    config = {"configurable": {"thread_id": run_id}}
-    if app.get_state(config).next == ():
+    run_id = run_id_of(run_id)
+    result = _continue(run_id, Context.from_env(**context))
+    if result is None:
         # Nothing to continue: never started here, or finished (a finished run's checkpoints are pruned).
         raise NotFoundError(f"no unfinished run {run_id} to resume", kind="run", key=run_id)
+    return result
+
+
+def _continue(run_id: str, ctx: Context) -> ClassificationResult | None:
+    """The run continued from its last checkpoint, or None when it has no step left to run."""
+    app = compiled_graph(durable=True, ctx=ctx)
+    config = {"configurable": {"thread_id": run_id}}
+    if not app.get_state(config).next:
+        return None
     out = app.invoke(None, config=config, context=ctx, durability=DURABILITY)
     _prune_checkpoints(app, run_id, ctx)
     return ClassificationResult.model_validate(out["result"])
@@ -139,32 +142,29 @@ def classify_many(
     """
     ctx = Context.from_env(**context)
 
-    def run_id_for(item: BatchItem) -> str:
-        text = normalise_text(check_input(item.text))
+    def run_id_for(item: BatchItem) -> str | None:
+        """The item's run id; None for a text that will fail its own run with a clear error."""
+        try:
+            text = normalise_text(check_input(item.text))
+        except JdgraphError:
+            return None
         return batch_run_id(item.id, content_key(text, item.title, item.company, ctx))
 
-    def run(item: BatchItem, saved: dict[str, dict[str, Any]]) -> BatchOutcome:
+    def run(keyed: tuple[BatchItem, str | None], saved: dict[str, dict[str, Any]]) -> BatchOutcome:
+        item, run_id = keyed
         try:
-            run_id = run_id_for(item)
             if run_id in saved:
                 return BatchOutcome(item.id, ClassificationResult.model_validate(saved[run_id]), done_before="saved")
-            if resume and ctx.persist and _has_checkpoint(run_id, ctx):
-                return BatchOutcome(item.id, _continue(run_id, ctx), done_before="checkpointed")
+            if resume and ctx.persist and run_id is not None:
+                continued = _continue(run_id, ctx)
+                if continued is not None:
+                    return BatchOutcome(item.id, continued, done_before="checkpointed")
             result = classify(
                 item.text, title=item.title, company=item.company, run_id=run_id, input_id=item.id, **context
             )
             return BatchOutcome(item.id, result)
         except JdgraphError as exc:
             return BatchOutcome(item.id, error=exc)
-
-    def saved_in(chunk: list[BatchItem]) -> dict[str, dict[str, Any]]:
-        if not (resume and ctx.persist):
-            return {}
-        ids = []
-        for item in chunk:
-            with suppress(JdgraphError):
-                ids.append(run_id_for(item))
-        return ctx.resolve_catalog().runs.saved_results(ids)
 
     pool_max = ctx.resolve_catalog().db.settings.pool_max
     if concurrency > pool_max:
@@ -177,21 +177,11 @@ def classify_many(
         )
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="jdgraph-batch") as pool:
         for chunk in _windows(items, max(1, window)):
-            saved = saved_in(chunk)
-            _embed_window([item for item in chunk if not _saved(item, saved, run_id_for)], ctx)
-            yield from pool.map(partial(run, saved=saved), chunk)
-
-
-def _saved(item: BatchItem, saved: dict[str, dict[str, Any]], run_id_for: Any) -> bool:
-    try:
-        return run_id_for(item) in saved
-    except JdgraphError:
-        return False
-
-
-def _has_checkpoint(run_id: str, ctx: Context) -> bool:
-    app = compiled_graph(durable=True, ctx=ctx)
-    return bool(app.get_state({"configurable": {"thread_id": run_id}}).next)
+            keyed = [(item, run_id_for(item)) for item in chunk]  # each id once: it normalises the whole text
+            ids = [run_id for _, run_id in keyed if run_id is not None]
+            saved = ctx.resolve_catalog().runs.saved_results(ids) if resume and ctx.persist else {}
+            _embed_window([item for item, run_id in keyed if run_id not in saved], ctx)
+            yield from pool.map(partial(run, saved=saved), keyed)
 
 
 def _windows(items: Iterable[BatchItem], size: int) -> Iterator[list[BatchItem]]:

@@ -364,13 +364,18 @@ def catalog_search(
     console.print(table)
 
 
+def _read_file(path: Path, what: str = "") -> bytes:
+    """A file's bytes; a missing path or a directory is an InputError saying which."""
+    if not path.is_file():
+        raise InputError(f"{what}{path} {'is not a file' if path.exists() else 'does not exist'}")
+    return path.read_bytes()
+
+
 def _search_batch(catalog: Any, path: Path, kind: str, top: int) -> None:
     """Like `classify --batch`: every line is read and checked first; a bad line becomes an output line
     {"line", "error"} where it was, the others are searched, and the exit status says if any failed."""
-    if not path.is_file():
-        raise InputError(f"batch file {path} {'is not a file' if path.exists() else 'does not exist'}")
     entries: list[tuple[int, Any]] = []
-    for n, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+    for n, raw in enumerate(_read_file(path, "batch file ").split(b"\n"), 1):
         if not raw.strip():
             continue
         try:
@@ -572,10 +577,7 @@ def classify_cmd(
     if source == "-":
         text: bytes = sys.stdin.buffer.read()
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"{source} {'is not a file' if path.exists() else 'does not exist'}")
-        text = path.read_bytes()
+        text = _read_file(Path(source))
     result = classify(text, title=title, run_id=run_id, input_id=input_id, **overrides)
     if as_json:
         print(result.model_dump_json(indent=2))
@@ -620,11 +622,9 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int, *, 
 
     from jdgraph.api import BatchItem, classify_many
 
-    if not path.is_file():
-        raise InputError(f"batch file {path} {'is not a file' if path.exists() else 'does not exist'}")
     entries: list[tuple[int, Any]] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+    for n, raw in enumerate(_read_file(path, "batch file ").split(b"\n"), 1):
         if not raw.strip():
             continue
         entry = _batch_line(n, raw)
@@ -676,8 +676,10 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int, *, 
 
 def _already_persisted(result: Any) -> str | None:
     """'persisted' when the store found the run saved before (a rerun without --resume)."""
+    from jdgraph.catalog.runs import ALREADY_PERSISTED
+
     first = result.persistence[0].outcome if result.persistence else ""
-    return "persisted" if first == "skipped: run already persisted" else None
+    return "persisted" if first == ALREADY_PERSISTED else None
 
 
 @runs_app.command("list")

@@ -72,12 +72,10 @@ def _has_checkpoints(conn: Any) -> bool:
 def checkpoint_health(db: Database, older_than_days: float) -> dict[str, int]:
     """Run threads with checkpoints, and how many of them :func:`prune_checkpoints` would delete."""
     with db.connection() as conn:
+        if not _has_checkpoints(conn):
+            return {"threads": 0, "of_finished_runs": 0, "stale": 0}
         threads = _prunable_threads(conn, older_than_days)
-        row = (
-            conn.execute("SELECT count(DISTINCT thread_id) AS n FROM checkpoints").fetchone()
-            if _has_checkpoints(conn)
-            else None
-        )
+        row = conn.execute("SELECT count(DISTINCT thread_id) AS n FROM checkpoints").fetchone()
     total = int(row["n"]) if row else 0
     return {"threads": total, "of_finished_runs": len(threads["finished"]), "stale": len(threads["stale"])}
 

@@ -77,7 +77,7 @@ class EmbeddedServer:
         account = self.account
         if account is None or link.exists() or _blocked_folder(self.home, account) is None:
             return self.home
-        return SYSTEM_DATA_ROOT / hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
+        return SYSTEM_DATA_ROOT / _home_hash(self.home, 16)
 
     @property
     def pgdata(self) -> Path:
@@ -108,7 +108,7 @@ class EmbeddedServer:
 
             with contextlib.suppress(KeyError):
                 return pwd.getpwuid(existing.stat().st_uid).pw_name
-        return "jdgraph-" + hashlib.sha256(str(self.home).encode()).hexdigest()[:8]
+        return "jdgraph-" + _home_hash(self.home, 8)
 
     # -- starting -------------------------------------------------------------------------------------------------
 
@@ -191,11 +191,7 @@ class EmbeddedServer:
 
     def _trusts_anyone(self) -> bool:
         hba = self.pgdata / "pg_hba.conf"
-        return hba.exists() and any(
-            line.split()[-1] == "trust"
-            for line in hba.read_text().splitlines()
-            if line.strip() and not line.lstrip().startswith("#")
-        )
+        return hba.exists() and any(_trust_rule(line) for line in hba.read_text().splitlines())
 
     def _convert_to_password_auth(self, account: str | None, password: str) -> None:
         """A cluster initialised with ``trust`` (by pgserver): set the password in single-user mode (the server
@@ -212,9 +208,7 @@ class EmbeddedServer:
         )
         hba = self.pgdata / "pg_hba.conf"
         lines = [
-            (" ".join(line.split()[:-1]) + " scram-sha-256")
-            if line.strip() and not line.lstrip().startswith("#") and line.split()[-1] == "trust"
-            else line
+            " ".join(line.split()[:-1]) + " scram-sha-256" if _trust_rule(line) else line
             for line in hba.read_text().splitlines()
         ]
         hba.write_text("\n".join(lines) + "\n")
@@ -279,11 +273,21 @@ class EmbeddedServer:
             running = self.postmaster()
             if users or running is None:
                 return
-            with contextlib.suppress(subprocess.CalledProcessError, DatabaseError):
+            with contextlib.suppress(DatabaseError):  # _run reports pg_ctl's failure as a DatabaseError
                 self._pg_ctl(self.account, "stop", "-m", "fast")
             socket_dir = Path(running["socket_dir"])
             if socket_dir.parent == Path(tempfile.gettempdir()) and socket_dir.name.startswith("jdgraph-pg-"):
                 shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def _trust_rule(line: str) -> bool:
+    """A pg_hba.conf rule (not a comment) that lets its connections in without a password."""
+    return bool(line.strip()) and not line.lstrip().startswith("#") and line.split()[-1] == "trust"
+
+
+def _home_hash(home: Path, n: int) -> str:
+    """A stable name part for a home (its account, its data folder under /var/lib/jdgraph)."""
+    return hashlib.sha256(str(home).encode()).hexdigest()[:n]
 
 
 def _alive(pid: int, started: float) -> bool:

@@ -308,7 +308,6 @@ class ReviewStore:
 
 # -- applying an approval -----------------------------------------------------------------------------------
 Vectors = dict[str, np.ndarray]
-Conn = psycopg.Connection[Any]
 
 
 @dataclass(frozen=True)

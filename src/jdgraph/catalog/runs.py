@@ -22,6 +22,9 @@ from jdgraph.catalog.db import Database
 from jdgraph.catalog.embeddings import as_array
 from jdgraph.errors import InputError, NotFoundError
 
+ALREADY_PERSISTED = "skipped: run already persisted"
+"""The run outcome of a run id saved before (a retried or resumed persist, a batch run again)."""
+
 
 @dataclass
 class Proposal:
@@ -85,7 +88,7 @@ class RunStore:
             ).fetchone()
             if inserted is None:
                 self.check_same_input(run.run_id, run.input_hash, conn)
-                return [WriteOutcome(run.run_id, "run", "skipped: run already persisted")]
+                return [WriteOutcome(run.run_id, "run", ALREADY_PERSISTED)]
             out.append(WriteOutcome(run.run_id, "run", "saved"))
             for call in run.llm_calls:
                 conn.execute(

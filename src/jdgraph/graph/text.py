@@ -20,13 +20,14 @@ def check_input(text: str | bytes | None) -> str:
     if isinstance(text, bytes):
         document = document_text(text)
         if document is not None:
-            text = document.encode("utf-8")
-        if b"\x00" in text:
+            text = document  # checked as text below, like any other
+        elif b"\x00" in text:
             raise InputError("the job description is binary data, not text", field="jd_text")
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"the job description is not UTF-8 text ({exc.reason})", field="jd_text") from exc
+        else:
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"the job description is not UTF-8 text ({exc.reason})", field="jd_text") from exc
     if "\x00" in text:
         raise InputError("the job description is binary data, not text", field="jd_text")
     if not text.strip():
