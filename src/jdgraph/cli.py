@@ -589,6 +589,7 @@ def _batch_line(n: int, raw: bytes) -> Any:
     """One line of a batch file as a BatchItem, or the reason it is not one (a line's fault never stops the
     batch: it is reported in order, with its number, and the other lines are classified)."""
     from jdgraph.api import BatchItem
+    from jdgraph.graph.text import is_unicode
 
     try:
         line = raw.decode("utf-8")
@@ -610,9 +611,7 @@ def _batch_line(n: int, raw: bytes) -> Any:
             continue
         if not isinstance(value, str):
             return f"line {n}: '{field}' must be a string, got {type(value).__name__}"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
+        if not is_unicode(value):
             return f"line {n}: '{field}' is not valid Unicode text (it holds a lone surrogate)"
     return BatchItem(str(item["id"]), item["text"], item.get("title"), item.get("company"))
 

@@ -94,3 +94,11 @@ def test_invalid_utf8_in_the_title_or_on_stdin_is_a_clear_error(catalog) -> None
     assert stdin.returncode == 2 and b"not UTF-8" in stdin.stderr and b"Traceback" not in stdin.stderr
     with pytest.raises(InputError, match="the company is 600 characters"):
         jdgraph.classify((CORPUS / "markdown-jd.md").read_bytes(), company="x" * 600, persist=False)
+
+
+def test_a_lone_surrogate_in_the_text_is_a_clear_error_not_a_database_error(catalog) -> None:
+    """Through the Python API or a LangGraph server's JSON ("\\ud800"), a lone surrogate passed every step and then
+    failed the run's insert with psycopg's InvalidTextRepresentation."""
+    text = (CORPUS / "markdown-jd.md").read_text(encoding="utf-8") + "\n- Keep dashboards current \ud800\n"
+    with pytest.raises(InputError, match="lone surrogate"):
+        jdgraph.classify(text, run_id=str(uuid.uuid4()))

@@ -30,6 +30,10 @@ def check_input(text: str | bytes | None) -> str:
                 raise InputError(f"the job description is not UTF-8 text ({exc.reason})", field="jd_text") from exc
     if "\x00" in text:
         raise InputError("the job description is binary data, not text", field="jd_text")
+    if not is_unicode(text):
+        # A lone surrogate (from a JSON "\ud800" escape or an undecodable argument) passed every step and then
+        # failed the run's insert with a raw database error.
+        raise InputError("the job description is not valid Unicode text (it holds a lone surrogate)", field="jd_text")
     if not text.strip():
         raise InputError("the job description is empty", field="jd_text")
     if len(text) > MAX_JD_CHARS:
@@ -47,16 +51,23 @@ def check_input(text: str | bytes | None) -> str:
 MAX_FIELD_CHARS = 500
 
 
+def is_unicode(text: str) -> bool:
+    """Text that can be written as UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_field(value: str | None, name: str) -> str | None:
     """A short text given beside the JD (title, company): valid Unicode (an undecodable command-line argument
     arrives as lone surrogates) and not huge; else an InputError naming it. Control characters are allowed here
     and made inert where text is shown (terminal, web page)."""
     if value is None:
         return None
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(f"the {name} is not valid UTF-8 text", field=name) from None
+    if not is_unicode(value):
+        raise InputError(f"the {name} is not valid UTF-8 text", field=name)
     if len(value) > MAX_FIELD_CHARS:
         raise InputError(f"the {name} is {len(value):,} characters; the limit is {MAX_FIELD_CHARS}", field=name)
     return value
