@@ -53,7 +53,12 @@ _COMPANY_LINE = re.compile(
 )
 # "Berlin, Germany": a capitalised name of one to three words right before a country, separated by a comma.
 _CITY_BEFORE = re.compile(r"(?P<city>[A-Z][\w.'’-]+(?:[ -][A-Z][\w.'’-]+){0,2}),\s*$")
-_NOT_A_CITY = {"remote", "hybrid", "onsite", "on-site", "location", "locations", "office", "headquarters", "hq"}
+_LOCATION_LINE = re.compile(r"\blocation|based in|located in|office in\b", re.I)
+_NOT_A_CITY = {
+    "remote", "hybrid", "onsite", "on-site", "location", "locations", "office", "headquarters", "hq",
+    # Regions written before a country in a list of where one may work ("EMEA, Germany").
+    "europe", "emea", "apac", "latam", "americas", "asia", "africa", "anywhere", "worldwide", "global",
+}  # fmt: skip
 _TITLE_LINE = re.compile(r"^\s*(?:job\s+title|title|position|role)\s*[:\-–]\s*(?P<title>.{3,80})$", re.I | re.M)
 _EXPERIENCE = re.compile(
     r"(?P<min>\d{1,2}(?:\.\d)?)\s*(?:\+|plus)?\s*(?:(?:-|–|to)\s*(?P<max>\d{1,2}))?\s*\+?\s*"
@@ -133,22 +138,27 @@ def _country_patterns() -> list[tuple[re.Pattern[str], dict[str, tuple[str, str]
     return out
 
 
-def find_countries(text: str) -> list[tuple[str, str, int]]:
-    """(country, ISO code, position) of each country named in the text, in order of first mention."""
+def _country_mentions(text: str) -> list[tuple[int, int, str, str]]:
+    """(start, end, country, ISO code) of every country mention, longest first where two overlap."""
     hits: list[tuple[int, int, str, str]] = []
     for pattern, forms in _country_patterns():
         case_insensitive = bool(pattern.flags & re.I)
         for m in pattern.finditer(text):
             display, code = forms[m.group(0).casefold() if case_insensitive else m.group(0)]
             hits.append((m.start(), m.end(), display, code))
-    found: dict[str, tuple[str, str, int]] = {}
-    taken: list[tuple[int, int]] = []
+    kept: list[tuple[int, int, str, str]] = []
     for start, end, display, code in sorted(hits, key=lambda h: (-(h[1] - h[0]), h[0])):
-        if any(s < end and start < e for s, e in taken):
+        if any(s < end and start < e for s, e, _, _ in kept):
             continue  # "Guinea" inside "Papua New Guinea"
-        taken.append((start, end))
-        if code not in found or found[code][2] > start:
-            found[code] = (display, code, start)
+        kept.append((start, end, display, code))
+    return sorted(kept)
+
+
+def find_countries(text: str) -> list[tuple[str, str, int]]:
+    """(country, ISO code, position) of each country named in the text, in order of first mention."""
+    found: dict[str, tuple[str, str, int]] = {}
+    for start, _end, display, code in _country_mentions(text):
+        found.setdefault(code, (display, code, start))
     return sorted(found.values(), key=lambda x: x[2])
 
 
@@ -251,12 +261,41 @@ def _title_named_again(text: str) -> str | None:
 
 
 def city_before(text: str, position: int) -> str | None:
-    """The city written right before a country mention at ``position`` ("Berlin, Germany"), if any."""
-    m = _CITY_BEFORE.search(text[max(0, position - 60) : position])
+    """The city written right before a country mention at ``position`` ("Berlin, Germany"), if any.
+
+    A country before it is no city: "India, Pakistan" is a list of two countries (the name before the comma is
+    checked as a country mention ending there, so "Bosnia and Herzegovina, Serbia" is one too), while
+    "Mexico City, Mexico" keeps its city."""
+    window = text[max(0, position - 60) : position]
+    m = _CITY_BEFORE.search(window)
     if m is None:
         return None
     city = m.group("city").strip()
-    return None if city.casefold() in _NOT_A_CITY else city
+    if city.casefold() in _NOT_A_CITY:
+        return None
+    if any(end == m.end("city") for _start, end, _, _ in _country_mentions(window)):
+        return None
+    return city
+
+
+def job_places(text: str) -> list[tuple[str, str, str | None]]:
+    """Where the job is: the places named on location lines ("Location: …", "based in …"), else anywhere in the
+    text. The cities are read in the same text as the countries, so their positions agree."""
+    location_lines = [ln for ln in text.split("\n") if _LOCATION_LINE.search(ln)]
+    if location_lines:
+        return find_places("\n".join(location_lines)) or find_places(text)
+    return find_places(text)
+
+
+def find_places(text: str) -> list[tuple[str, str, str | None]]:
+    """(country, ISO code, city or None) of each country named in the text, in order of first mention. A country
+    named twice keeps the city of whichever mention has one ("Mexico City, Mexico": the second)."""
+    places: dict[str, tuple[str, str, str | None]] = {}
+    for start, _end, display, code in _country_mentions(text):
+        known = places.get(code)
+        if known is None or known[2] is None:
+            places[code] = (display, code, city_before(text, start))
+    return list(places.values())
 
 
 _YEARS_CUE = re.compile(r"\b\d{1,2}\s*\+?\s*(?:(?:-|–|to)\s*\d{1,2}\s*)?(?:years?|yrs?)\b", re.I)
@@ -348,15 +387,8 @@ def deterministic_parse(text: str, *, title: str | None, company: str | None, ca
             if m and m.group("name").split()[0].lower() not in ("we", "you", "this", "the", "our", "it"):
                 company_name = m.group("name")
                 break
-    # Locations.
-    location_lines = [ln for ln in lines if re.search(r"\blocation|based in|located in|office in\b", ln, re.I)]
-    scope = "\n".join(location_lines) if location_lines else text
     mode = parse_work_mode(text)
-    countries = find_countries(scope) or (find_countries(text) if location_lines else [])
-    locations = [
-        JobLocation(country=c, iso_code=code, city=city_before(scope, pos), work_mode=mode)
-        for c, code, pos in countries
-    ]
+    locations = [JobLocation(country=c, iso_code=code, city=city, work_mode=mode) for c, code, city in job_places(text)]
     if not locations and mode:
         locations = [JobLocation(work_mode=mode)]
     # Education and certifications (certifications are catalog-grounded).
