@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from jdgraph.errors import ConfigError, JdgraphError
+from jdgraph.errors import ConfigError, DatabaseError, JdgraphError
 from jdgraph.graph.context import Context
 from jdgraph.graph.identity import batch_run_id, content_key, input_hash
 from jdgraph.graph.schemas import ClassificationResult
@@ -48,28 +50,24 @@ def classify(
     ``run_id`` makes the run idempotent (a second call with it writes nothing twice; with another text it is an
     InputError); ``input_id`` is the caller's id for the input, stored on the run (default: a hash of the text and
     options)."""
+    from jdgraph.catalog.checkpoints import checkpoint_errors
     from jdgraph.graph.nodes import run_id_of
 
-    jd_text = check_input(text)
-    title, company = check_field(title, "title"), check_field(company, "company")
+    # Every field is checked before anything runs or is written: a bad one is an InputError naming it.
+    state = InputState(
+        jd_text=check_input(text), title=title, company=company, metadata=metadata or {}, input_id=input_id or ""
+    ).checked()
     ctx = Context.from_env(**context)
     given_run_id = bool(run_id)
-    run_id = run_id_of(run_id)  # a bad id is an InputError, before anything runs
+    state.run_id = run_id = run_id_of(run_id)  # a bad id is an InputError, before anything runs
     if given_run_id and ctx.persist:
-        ctx.resolve_catalog().runs.check_same_input(run_id, input_hash(normalise_text(jd_text)))
+        ctx.resolve_catalog().runs.check_same_input(run_id, input_hash(normalise_text(state.jd_text)))
     durable = ctx.persist if durable is None else durable
     app = compiled_graph(durable=durable, ctx=ctx)
-    state = InputState(
-        jd_text=jd_text,
-        title=title,
-        company=company,
-        metadata=metadata or {},
-        run_id=run_id,
-        input_id=input_id or "",
-    )
     # Without a checkpointer LangGraph 1.2 fails on durability="sync" (it waits on a checkpoint it never writes).
     durability = {"durability": DURABILITY} if durable else {}
-    out = app.invoke(state, config={"configurable": {"thread_id": run_id}}, context=ctx, **durability)
+    with checkpoint_errors():
+        out = app.invoke(state, config={"configurable": {"thread_id": run_id}}, context=ctx, **durability)
     _prune_checkpoints(app, run_id, ctx)
     return ClassificationResult.model_validate(out["result"])
 
@@ -77,8 +75,13 @@ def classify(
 def _prune_checkpoints(app: Any, run_id: str, ctx: Context) -> None:
     """A finished run's checkpoints are only good for resuming it, which it no longer needs: without this they
     grew without bound (60 MB for ~700 runs). A run that failed keeps its checkpoints, so it can be resumed."""
+    from jdgraph.catalog.checkpoints import checkpoint_errors
+
     if app.checkpointer is not None and not ctx.keep_checkpoints:
-        app.checkpointer.delete_thread(run_id)
+        # The run is saved: a database that fails now (a killed server: PoolTimeout) must not turn it into an
+        # error. Its checkpoints stay, as those of a finished run, which `db prune-checkpoints` deletes.
+        with suppress(DatabaseError), checkpoint_errors():
+            app.checkpointer.delete_thread(run_id)
 
 
 def resume(run_id: str, **context: Any) -> ClassificationResult:
@@ -96,11 +99,14 @@ def resume(run_id: str, **context: Any) -> ClassificationResult:
 
 def _continue(run_id: str, ctx: Context) -> ClassificationResult | None:
     """The run continued from its last checkpoint, or None when it has no step left to run."""
+    from jdgraph.catalog.checkpoints import checkpoint_errors
+
     app = compiled_graph(durable=True, ctx=ctx)
     config = {"configurable": {"thread_id": run_id}}
-    if not app.get_state(config).next:
-        return None
-    out = app.invoke(None, config=config, context=ctx, durability=DURABILITY)
+    with checkpoint_errors():
+        if not app.get_state(config).next:
+            return None
+        out = app.invoke(None, config=config, context=ctx, durability=DURABILITY)
     _prune_checkpoints(app, run_id, ctx)
     return ClassificationResult.model_validate(out["result"])
 
@@ -143,16 +149,26 @@ def classify_many(
     ctx = Context.from_env(**context)
 
     def run_id_for(item: BatchItem) -> str | None:
-        """The item's run id; None for a text that will fail its own run with a clear error."""
+        """The item's run id; None for an item that will fail its own run with a clear error (a lone surrogate in
+        its id crashed the whole batch here, hashing it)."""
         try:
+            for value, name in ((item.id, "id"), (item.title, "title"), (item.company, "company")):
+                check_field(value, name)
             text = normalise_text(check_input(item.text))
         except JdgraphError:
             return None
         return batch_run_id(item.id, content_key(text, item.title, item.company, ctx))
 
+    database_failed = threading.Event()
+
     def run(keyed: tuple[BatchItem, str | None], saved: dict[str, dict[str, Any]]) -> BatchOutcome:
         item, run_id = keyed
         try:
+            if database_failed.is_set():
+                # A line failed on the database: is the server still there? One direct connection says so at once,
+                # where each run would wait out the pool's timeout (30 s a line) to fail the same way.
+                ctx.resolve_catalog().db.connect().close()
+                database_failed.clear()
             if run_id in saved:
                 return BatchOutcome(item.id, ClassificationResult.model_validate(saved[run_id]), done_before="saved")
             if resume and ctx.persist and run_id is not None:
@@ -164,6 +180,8 @@ def classify_many(
             )
             return BatchOutcome(item.id, result)
         except JdgraphError as exc:
+            if isinstance(exc, DatabaseError):
+                database_failed.set()
             return BatchOutcome(item.id, error=exc)
 
     pool_max = ctx.resolve_catalog().db.settings.pool_max
@@ -179,7 +197,11 @@ def classify_many(
         for chunk in _windows(items, max(1, window)):
             keyed = [(item, run_id_for(item)) for item in chunk]  # each id once: it normalises the whole text
             ids = [run_id for _, run_id in keyed if run_id is not None]
-            saved = ctx.resolve_catalog().runs.saved_results(ids) if resume and ctx.persist else {}
+            try:
+                saved = ctx.resolve_catalog().runs.saved_results(ids) if resume and ctx.persist else {}
+            except DatabaseError as exc:  # every line of the window says so, and the batch goes on
+                yield from (BatchOutcome(item.id, error=exc) for item in chunk)
+                continue
             _embed_window([item for item, run_id in keyed if run_id not in saved], ctx)
             yield from pool.map(partial(run, saved=saved), keyed)
 
@@ -211,4 +233,5 @@ def _embed_window(chunk: list[BatchItem], ctx: Context) -> None:
         except JdgraphError:
             continue
     if texts:
-        ctx.resolve_catalog().embeddings.embed_array(list(dict.fromkeys(texts)))
+        with suppress(DatabaseError):  # only a warm-up: each run embeds what is missing, or reports the failure
+            ctx.resolve_catalog().embeddings.embed_array(list(dict.fromkeys(texts)))

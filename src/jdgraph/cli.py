@@ -589,7 +589,7 @@ def _batch_line(n: int, raw: bytes) -> Any:
     """One line of a batch file as a BatchItem, or the reason it is not one (a line's fault never stops the
     batch: it is reported in order, with its number, and the other lines are classified)."""
     from jdgraph.api import BatchItem
-    from jdgraph.graph.text import is_unicode
+    from jdgraph.graph.text import check_field, is_unicode
 
     try:
         line = raw.decode("utf-8")
@@ -599,21 +599,28 @@ def _batch_line(n: int, raw: bytes) -> Any:
         item = json.loads(line)
     except json.JSONDecodeError as exc:
         return f"line {n} is not JSON ({exc.msg})"
+    expected = "a JSON object with 'id' and 'text' (or 'description', as job-ad exports have it)"
     if not isinstance(item, dict):
-        return f"line {n}: expected a JSON object with 'id' and 'text', got {type(item).__name__}"
-    if "text" not in item or "id" not in item:
-        return f"line {n}: expected a JSON object with 'id' and 'text' (missing {'text' if 'id' in item else 'id'})"
+        return f"line {n}: expected {expected}, got {type(item).__name__}"
+    # A job-ad export names the text 'description'; 'text' wins when a line has both.
+    text_field = "text" if "text" in item else "description"
+    if text_field not in item or "id" not in item:
+        missing = "'id'" if "id" not in item else "'text' or 'description'"
+        return f"line {n}: expected {expected} (missing {missing})"
     if isinstance(item["id"], bool) or not isinstance(item["id"], str | int):
         return f"line {n}: 'id' must be a string or an integer"
-    for field in ("text", "title", "company"):
-        value = item.get(field)
-        if field != "text" and value is None:
-            continue
-        if not isinstance(value, str):
-            return f"line {n}: '{field}' must be a string, got {type(value).__name__}"
-        if not is_unicode(value):
-            return f"line {n}: '{field}' is not valid Unicode text (it holds a lone surrogate)"
-    return BatchItem(str(item["id"]), item["text"], item.get("title"), item.get("company"))
+    text = item[text_field]
+    if not isinstance(text, str):
+        return f"line {n}: '{text_field}' must be a string, got {type(text).__name__}"
+    if not is_unicode(text):
+        return f"line {n}: '{text_field}' is not valid Unicode text (it holds a lone surrogate)"
+    try:  # the id, title and company are checked as a single run's are: a NUL or lone surrogate in one
+        # ended the whole batch with a driver error (or a UnicodeEncodeError hashing the id)
+        for field in ("id", "title", "company"):
+            check_field(str(item[field]) if field == "id" else item.get(field), field)
+    except InputError as exc:
+        return f"line {n}: {exc.message}"
+    return BatchItem(str(item["id"]), text, item.get("title"), item.get("company"))
 
 
 def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int, *, resume: bool = False) -> None:

@@ -7,8 +7,12 @@ so the CLI can map it to an exit code and one precise line, and services can bra
 from __future__ import annotations
 
 
-class JdgraphError(Exception):
-    """Base class of every error jdgraph raises on purpose."""
+class JdgraphError(RuntimeError):
+    """Base class of every error jdgraph raises on purpose.
+
+    A RuntimeError because a LangGraph server (langgraph-api) shows a failed run's client the message of builtin
+    error types only ("An internal error occurred" for any other): jdgraph's messages are written for the caller
+    (no passwords, no JD text beyond what the caller sent), so they reach a server's client as they reach the CLI."""
 
     exit_code: int = 1
 

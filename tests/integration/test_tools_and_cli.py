@@ -134,9 +134,44 @@ def test_cli_classify_batch_reports_each_bad_line_and_classifies_the_good_ones(c
     assert got[8]["id"] == "7" and got[8]["result"]["decision"]["chosen_role"]["slug"] == "registered-nurse"
     errors = {g["line"]: g["error"] for g in got[1:8]}
     assert "'text' must be a string, got int" in errors[2] and "got list" in errors[3]
-    assert "'title' must be a string, got dict" in errors[4]
+    assert "title must be a string, got dict" in errors[4]
     assert "lone surrogate" in errors[5] and "not valid UTF-8" in errors[6]
-    assert "got list" in errors[7] and "missing text" in errors[8]
+    assert "got list" in errors[7] and "missing 'text' or 'description'" in errors[8]
+
+
+def test_a_nul_or_lone_surrogate_in_any_field_of_a_batch_line_fails_that_line_only(catalog, tmp_path: Path) -> None:
+    """Valid JSON with a NUL in the title ended a persisting batch with psycopg's UntranslatableCharacter (the lines
+    after it got no output), and a lone surrogate in the id crashed it before any output (UnicodeEncodeError
+    hashing the id). Every field is checked like the text: an error line for that line, the rest run, exit 1."""
+    tag = os.urandom(4).hex()  # texts of this test only: the runs are persisted in the shared schema
+    nurse = (
+        f"Registered Nurse ({tag})\nResponsibilities:\n- Administer medication and monitor patient vital signs\n"
+        "Requirements:\n- Current RN license\n- 2+ years of ward experience"
+    )
+    batch = tmp_path / "fields.jsonl"
+    lines = [
+        json.dumps({"id": "good-1", "text": nurse + " 1"}).encode(),
+        json.dumps({"id": "nul-title", "text": nurse + " 2", "title": "Rust\u0000Dev"}).encode(),
+        b'{"id": "w9\\udc00", "text": "Registered Nurse\\n- Care for patients"}',
+        json.dumps({"id": "nul-company", "text": nurse + " 3", "company": "Acme\u0000"}).encode(),
+        json.dumps({"id": "nul-id\u0000", "text": nurse + " 4"}).encode(),
+        json.dumps({"id": "export", "title": "Registered Nurse", "description": nurse + " 5"}).encode(),
+        json.dumps({"id": "neither", "title": "Registered Nurse"}).encode(),
+        json.dumps({"id": "good-2", "text": nurse + " 6"}).encode(),
+    ]
+    batch.write_bytes(b"\n".join(lines) + b"\n")
+    out = _cli(catalog, "classify", "--batch", str(batch))
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr and "5 of 8 lines failed" in out.stderr
+    got = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [g.get("id") for g in got] == ["good-1", None, None, None, None, "export", None, "good-2"]
+    for g in (got[0], got[5], got[7]):
+        assert g["result"]["decision"]["chosen_role"]["slug"] == "registered-nurse"
+    errors = {g["line"]: g["error"] for g in got if "error" in g}
+    assert errors[2] == "line 2: the title holds a NUL character (\\u0000), which text cannot hold"
+    assert errors[3] == "line 3: the id is not valid UTF-8 text (it holds a lone surrogate)"
+    assert "company holds a NUL" in errors[4] and "id holds a NUL" in errors[5]
+    assert "(missing 'text' or 'description')" in errors[7]
 
 
 def test_cli_unreachable_database_names_host_not_password(catalog) -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from jdgraph.catalog.db import Database
+from jdgraph.errors import DatabaseError
 
 _lock = threading.Lock()
 _savers: dict[tuple[str, str], Any] = {}
@@ -39,6 +43,26 @@ def postgres_checkpointer(db: Database) -> Any:
             saver.setup()
             _savers[key] = saver
         return saver
+
+
+@contextmanager
+def checkpoint_errors() -> Iterator[None]:
+    """The checkpointer's failures as DatabaseErrors. Its pool is LangGraph's, outside ``Database.connection``: with
+    the server gone (a killed postmaster), its PoolTimeout escaped a batch's run and ended the whole batch with a
+    traceback, leaving the other lines without an output line."""
+    try:
+        yield
+    except PoolTimeout as exc:
+        raise DatabaseError(
+            "the database did not answer in time (no connection to it could be made or came free); the run stopped "
+            "at its last saved step (resume it, or run the batch again, once the server is back)"
+        ) from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DatabaseError(
+            f"the database failed during the run ({reason}); the run stopped at its last saved step (resume it, "
+            "or run the batch again, once the server is back)"
+        ) from exc
 
 
 _CHECKPOINT_TABLES = ("checkpoint_writes", "checkpoint_blobs", "checkpoints")

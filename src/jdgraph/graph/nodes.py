@@ -41,7 +41,7 @@ from jdgraph.graph.schemas import (
     adjudication_schema,
 )
 from jdgraph.graph.state import State
-from jdgraph.graph.text import Sentence, check_input, normalise_text, sentences
+from jdgraph.graph.text import Sentence, normalise_text, sentences
 from jdgraph.prompts import Prompt, load_prompt
 from jdgraph.scoring import confidence, role_signals
 
@@ -147,7 +147,7 @@ def run_id_of(given: str | None) -> str:
 def parse(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
-    text = normalise_text(check_input(state.jd_text))
+    text = normalise_text(state.checked().jd_text)  # every input field, as the Python API checks them
     run_id = run_id_of(state.run_id)
     catalog = ctx.resolve_catalog()
     warnings: list[str] = []

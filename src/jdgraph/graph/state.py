@@ -6,6 +6,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from jdgraph.graph.text import check_field, check_input, check_metadata
+
 
 def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
     return {**left, **right}
@@ -27,6 +29,21 @@ class InputState:
     input_id: str = ""
     """The caller's id for this input (a batch line's ``id``), stored on the run. Empty: parse sets a hash of the
     text and options (:func:`jdgraph.graph.identity.content_key`)."""
+
+    def checked(self) -> InputState:
+        """This input with every field checked by the one set of checks of :mod:`jdgraph.graph.text` (the JD as
+        text; title, company and input id as short storable text; metadata as JSON): a bad field is an InputError
+        naming it, raised before anything runs or is written. Without it a NUL in the title, a lone surrogate in
+        the input id or a set in the metadata passed every step and failed the run's insert or checkpoint with a
+        raw driver or serializer error."""
+        return InputState(
+            jd_text=check_input(self.jd_text),
+            title=check_field(self.title, "title"),
+            company=check_field(self.company, "company"),
+            metadata=check_metadata(self.metadata),
+            run_id=self.run_id,
+            input_id=check_field(self.input_id, "input_id") or "",
+        )
 
 
 @dataclass

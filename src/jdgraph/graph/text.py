@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from jdgraph.errors import InputError
 
@@ -13,10 +16,12 @@ BULLET = re.compile(r"^\s*(?:[•·▪◦●○■□➢➤►\-*–—]|\d{1,2}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9•(\"'])")
 
 
-def check_input(text: str | bytes | None) -> str:
+def check_input(text: object) -> str:
     """Reject input that is empty, binary or huge with a clear error; return it as text."""
     if text is None:
         raise InputError("the job description is empty", field="jd_text")
+    if not isinstance(text, str | bytes):  # JSON from a server client: {"jd_text": 123} was a TypeError
+        raise InputError(f"the job description must be a string, got {type(text).__name__}", field="jd_text")
     if isinstance(text, bytes):
         document = document_text(text)
         if document is not None:
@@ -60,17 +65,73 @@ def is_unicode(text: str) -> bool:
     return True
 
 
-def check_field(value: str | None, name: str) -> str | None:
-    """A short text given beside the JD (title, company): valid Unicode (an undecodable command-line argument
-    arrives as lone surrogates) and not huge; else an InputError naming it. Control characters are allowed here
-    and made inert where text is shown (terminal, web page)."""
+def check_field(value: object, name: str) -> str | None:
+    """A short text given beside the JD (title, company, an input id): a string, valid Unicode (an undecodable
+    command-line argument arrives as lone surrogates), no NUL and not huge; else an InputError naming it. Other
+    control characters are allowed here and made inert where text is shown (terminal, web page)."""
     if value is None:
         return None
-    if not is_unicode(value):
-        raise InputError(f"the {name} is not valid UTF-8 text", field=name)
+    if not isinstance(value, str):
+        raise InputError(f"the {name} must be a string, got {type(value).__name__}", field=name)
+    _check_storable(value, name)
     if len(value) > MAX_FIELD_CHARS:
         raise InputError(f"the {name} is {len(value):,} characters; the limit is {MAX_FIELD_CHARS}", field=name)
     return value
+
+
+def _check_storable(value: str, name: str) -> None:
+    """Text PostgreSQL can store: a NUL (UntranslatableCharacter) or a lone surrogate (InvalidTextRepresentation)
+    failed the run's insert with a raw driver error, after every step had run."""
+    if "\x00" in value:
+        raise InputError(f"the {name} holds a NUL character (\\u0000), which text cannot hold", field=name)
+    if not is_unicode(value):
+        raise InputError(f"the {name} is not valid UTF-8 text (it holds a lone surrogate)", field=name)
+
+
+MAX_METADATA_CHARS = 10_000
+"""The size of a run's metadata as JSON, at most: it is stored in every checkpoint of the run."""
+
+
+def check_metadata(value: object) -> dict[str, Any]:
+    """A run's metadata: a JSON object (string keys; strings, numbers, booleans, null, lists and objects) whose
+    texts are storable. A surrogate key or a non-JSON value (a set, a datetime) failed the first checkpoint with
+    the serializer's TypeError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"the metadata must be a JSON object, got {type(value).__name__}", field="metadata")
+    _check_json(value, "metadata")
+    size = len(json.dumps(value))
+    if size > MAX_METADATA_CHARS:
+        raise InputError(
+            f"the metadata is {size:,} characters as JSON; the limit is {MAX_METADATA_CHARS:,}", field="metadata"
+        )
+    return value
+
+
+def _check_json(value: object, where: str, depth: int = 0) -> None:
+    if depth > 20:
+        raise InputError(f"the {where} is nested more than 20 levels deep", field="metadata")
+    if value is None or isinstance(value, bool | int | str):
+        if isinstance(value, str):
+            _check_storable(value, where)
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InputError(f"the {where} is {value}, which JSON cannot hold", field="metadata")
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_json(item, f"{where}[{i}]", depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InputError(f"a key of the {where} is a {type(key).__name__}, not text", field="metadata")
+            _check_storable(key, f"key {key!r} of the {where}")
+            _check_json(item, f"{where}[{key!r}]", depth + 1)
+        return
+    raise InputError(f"the {where} is a {type(value).__name__}, which is not JSON", field="metadata")
 
 
 MAX_DOCUMENT_PAGES = 50
