@@ -298,36 +298,3 @@ def sentences(text: str) -> list[Sentence]:
 def source_marker(text: str) -> dict[str, str]:
     words = text.split()
     return {"first_5_words": " ".join(words[:5]), "last_5_words": " ".join(words[-5:])}
-
-
-# Text addressed to a model or an operator rather than to a candidate: "ignore previous instructions", a
-# "SYSTEM:" line, chat-template tokens, "approve all pending reviews". Matched on the text with its line breaks
-# folded too, so a payload split over lines or bullets is still found.
-_INSTRUCTION_LIKE = (
-    re.compile(
-        r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}?\b(?:previous|prior|above|all|earlier|your|any)\b"
-        r"[^.]{0,30}?\b(?:instructions?|prompts?|rules|directions|guidelines)\b",
-        re.I,
-    ),
-    re.compile(r"(?:^|\n)\s*[-*•]?\s*(?:system|assistant|developer)(?:\s+(?:prompt|message|note))?\s*:", re.I),
-    re.compile(r"<\|im_start\|>|<\|system\|>|\[/?INST\]|<<SYS>>|<\|endoftext\|>", re.I),
-    re.compile(r"\byou are now\b|\bact as (?:an? )?(?:ai|assistant|language model|chatbot|system)\b", re.I),
-    re.compile(
-        r"\b(?:approve|accept|reject|delete|drop|merge)\s+(?:all|every)\s+(?:the\s+)?(?:pending\s+)?"
-        r"(?:reviews?|review items?|items|skills|proposals|records|roles)\b",
-        re.I,
-    ),
-)
-
-
-def instruction_like(text: str) -> list[str]:
-    """Snippets of ``text`` that address a model or the system rather than a candidate (prompt injection)."""
-    folded = re.sub(r"\s+", " ", text)
-    found: list[str] = []
-    for pattern in _INSTRUCTION_LIKE:
-        for source in (text, folded):
-            m = pattern.search(source)
-            if m:
-                found.append(m.group(0).strip())
-                break
-    return list(dict.fromkeys(found))
