@@ -39,7 +39,10 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
 @review_app.command("list")
 @handle_errors
 def review_list(
-    kind: Annotated[str | None, typer.Option(help="new_skill, new_alias, new_kra, new_role or new_link.")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="new_skill, new_alias, new_kra, new_role, new_link or quarantine (runs held for injection)."),
+    ] = None,
     status: Annotated[str, typer.Option(help="pending, approved, rejected, merged or all.")] = "pending",
     search: Annotated[str | None, typer.Option(help="Only items whose key or payload contains this text.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
@@ -83,8 +86,13 @@ def review_show(
     console.print(f"[bold]item {item.id}[/]  {item.kind}  status: {item.status}", highlight=False)
     console.print(f"  proposed: {safe(item.label)}", highlight=False)
     console.print(f"  key: {safe(item.key)}   seen {item.occurrences} time(s)", highlight=False)
+    findings = (item.payload.get("findings") or []) if item.kind == "quarantine" else []
+    for f in findings:  # a quarantined run: what held it, quoted (the terminal strips control characters)
+        how = f" ({', '.join(f['how'])})" if f.get("how") else ""
+        snippet = " ".join(str(f["snippet"]).split())
+        console.print(f"  held for {safe(str(f['family']) + how)}: “{safe(snippet)}”", highlight=False)
     for k, v in item.payload.items():
-        if v in (None, "", []) or k in ("evidence",):
+        if v in (None, "", []) or k in ("evidence", "findings"):
             continue
         shown = ", ".join(map(str, v)) if isinstance(v, list) else json.dumps(v) if isinstance(v, dict) else v
         console.print(f"  {k}: {safe(shown)}", highlight=False)

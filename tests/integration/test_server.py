@@ -128,11 +128,18 @@ def test_a_bad_input_is_a_failed_run(server) -> None:  # type: ignore[no-untyped
 
 
 def test_stopping_the_server_stops_its_embedded_database(server) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM to `langgraph dev` (what a service manager sends): uvicorn shuts down gracefully, then raises the
+    signal again at its default action and dies without atexit hooks (Ctrl-C's SIGINT ends in KeyboardInterrupt,
+    which runs them); the embedded server's watcher stops the postmaster (in a session of its own, pg_ctl's)."""
+    import psutil
+
     _, home, proc = server
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=60)
     pid_file = home / "pgdata" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().splitlines()[0])
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
     deadline = time.time() + 30
-    while pid_file.exists() and time.time() < deadline:
+    while (pid_file.exists() or psutil.pid_exists(postmaster)) and time.time() < deadline:
         time.sleep(0.5)
     assert not pid_file.exists(), (home / "server.log").read_text(errors="replace")[-3000:]
+    assert not psutil.pid_exists(postmaster)

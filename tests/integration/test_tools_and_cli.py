@@ -288,9 +288,12 @@ def test_markup_and_escape_sequences_from_a_jd_print_inert(catalog, tmp_path: Pa
 
 
 _START_AND_DIE = """
-import os
+import os, psutil
 from jdgraph.catalog.db import start_embedded_server
 start_embedded_server()
+for watcher in psutil.Process().children():  # the server's watcher would stop it: here it is killed too
+    watcher.kill()
+    watcher.wait()
 os._exit(0)  # killed: no atexit, its pid stays in the list of the server's users
 """
 _START_AND_EXIT = """

@@ -7,6 +7,11 @@ so; deciding it the other way is a :class:`ReviewConflictError`. Every decision 
 (who, when, what changed, the runs that proposed it).
 
 A rejected item stays rejected: a run that proposes it again adds an occurrence but never re-opens it.
+
+A ``quarantine`` item is a run held for instruction-like text in its JD (prompt injection): the snippet and the
+family that held it are its evidence. It proposes nothing, so there is nothing to approve: a reviewer who has looked
+at it rejects it (dismisses it, with a reason); approving one is a :class:`ReviewConflictError`. The run stays
+quarantined either way: nothing a quarantined JD says ever reaches the catalog.
 """
 
 from __future__ import annotations
@@ -26,9 +31,9 @@ from jdgraph.catalog.normalize import normalize_alias, normalize_text, slugify
 from jdgraph.catalog.records import NATURE_PROFILE
 from jdgraph.errors import InputError, NotFoundError, ReviewConflictError
 
-ReviewKind = Literal["new_skill", "new_alias", "new_kra", "new_role", "new_link"]
+ReviewKind = Literal["new_skill", "new_alias", "new_kra", "new_role", "new_link", "quarantine"]
 ReviewStatus = Literal["pending", "approved", "rejected", "merged"]
-KINDS: tuple[str, ...] = ("new_skill", "new_alias", "new_kra", "new_role", "new_link")
+KINDS: tuple[str, ...] = ("new_skill", "new_alias", "new_kra", "new_role", "new_link", "quarantine")
 STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "merged")
 REVIEW_SOURCE = "review"
 """``source`` of every catalog row an approval creates (its ``source_id`` is ``review:<item id>``)."""
@@ -64,6 +69,9 @@ class ReviewItem:
             return f"{p.get('role')}: {p.get('text')}"
         if self.kind == "new_role":
             return str(p.get("title") or self.key)
+        if self.kind == "quarantine":
+            families = ", ".join(dict.fromkeys(str(f.get("family")) for f in p.get("findings") or []))
+            return f"quarantined run: {p.get('title') or 'untitled'} ({families or 'instruction-like text'})"
         return f"{p.get('role')} ↔ {p.get('dimension')}"
 
     @property
@@ -192,7 +200,14 @@ class ReviewStore:
         """
         if rename is not None and not rename.strip():
             raise InputError("--rename needs a non-empty name", field="rename")
-        vectors = self._vectors(item_id, rename)  # embedded before any lock is taken
+        with self.db.connection() as conn:
+            proposed = self._fetch(conn, item_id)
+        if proposed.kind == "quarantine":
+            raise ReviewConflictError(
+                f"item {item_id} is a quarantined run: nothing from it can be approved into the catalog; "
+                "reject it with a reason once you have looked at it"
+            )
+        vectors = self._vectors(proposed, rename)  # embedded before any lock is taken
         with self.db.connection() as conn, conn.transaction():
             item = self._lock(conn, item_id)
             if item.status == "approved":
@@ -252,10 +267,8 @@ class ReviewStore:
         return ReviewOutcome(item_id, "merge", True, f"merged into item {into_id} ({target.label})", changes)
 
     # -- internals ------------------------------------------------------------------------------------------
-    def _vectors(self, item_id: int, rename: str | None) -> dict[str, np.ndarray]:
+    def _vectors(self, item: ReviewItem, rename: str | None) -> dict[str, np.ndarray]:
         """Embeddings of every text an approval may write, keyed by text."""
-        with self.db.connection() as conn:
-            item = self._fetch(conn, item_id)
         texts = {
             str(t)
             for t in (

@@ -18,6 +18,7 @@ from jdgraph.catalog.queries import Catalog
 from jdgraph.catalog.runs import Proposal, RunWrite
 from jdgraph.graph.context import Context
 from jdgraph.graph.identity import input_hash
+from jdgraph.graph.injection import Finding, detect
 from jdgraph.graph.nodes import _ms, responsibility_for_kras, skills_of
 from jdgraph.graph.schemas import (
     ClassificationResult,
@@ -31,7 +32,6 @@ from jdgraph.graph.schemas import (
     RoleSignal,
 )
 from jdgraph.graph.state import State
-from jdgraph.graph.text import instruction_like
 
 
 def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[str]) -> list[QueuedItem]:
@@ -89,6 +89,24 @@ def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[
             )
         )
     return items
+
+
+def _quarantine_item(state: State, parsed: ParsedJD, decision: Decision, findings: list[Finding]) -> QueuedItem:
+    """The one review item of a quarantined run: keyed by the JD text, so a re-post counts once; the snippets and
+    families that held it are its evidence (a reviewer dismisses it; it cannot be approved)."""
+    return QueuedItem(
+        kind="quarantine",
+        key=input_hash(state.text or state.jd_text),
+        payload={
+            "title": parsed.role,
+            "chosen_role": decision.chosen_role.slug,
+            "evidence": findings[0].snippet[:300],
+            "findings": [
+                {"family": f.family, "pattern": f.pattern, "snippet": f.snippet[:300], "how": list(f.how)}
+                for f in findings[:10]
+            ],
+        },
+    )
 
 
 def _dimension_links(
@@ -171,17 +189,24 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         if bullet_vectors is None
         else _new_kras(catalog, bullets[:30], bullet_vectors[:30], decision.chosen_role.slug, ctx.new_kra_threshold)
     )
-    # Instruction-like text (prompt injection) quarantines the run: it is saved and shown, but it proposes nothing
-    # for review and moves no centroid, so hostile text cannot reach the catalog unseen.
-    suspect = [] if rejected else instruction_like(state.text or state.jd_text)
+    # Instruction-like text (prompt injection) quarantines the run: it is saved and shown, and it proposes nothing
+    # for the catalog and moves no centroid, so hostile text cannot reach the catalog; its one review item (kind
+    # quarantine) puts it in front of a reviewer rather than holding it silently.
+    suspect = [] if rejected else detect(state.text or state.jd_text)
     warnings = list(state.warnings)
     if suspect:
         warnings.append(
             "quarantined: the JD holds instruction-like text ("
-            + "; ".join(repr(x[:60]) for x in suspect[:3])
-            + "); nothing was queued for review and no centroid or link was learned"
+            + "; ".join(f.describe()[:100] for f in suspect[:3])
+            + "); nothing was proposed for the catalog and no centroid or link was learned: it waits for a reviewer"
+            " as a quarantine item"
         )
-    queued = [] if rejected or suspect else _queue_items(state, decision, ctx, new_kras)
+    if rejected:
+        queued = []
+    elif suspect:
+        queued = [_quarantine_item(state, parsed, decision, suspect)]
+    else:
+        queued = _queue_items(state, decision, ctx, new_kras)
     dimension_outcomes, links = ([], []) if rejected else _dimension_links(state, catalog, decision, ctx, bool(suspect))
     queued += links
     outcomes: list[PersistOutcome] = []

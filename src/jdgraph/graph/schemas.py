@@ -293,7 +293,7 @@ def adjudication_schema(slugs: list[str]) -> type[AdjudicationDecision]:
 
 
 class QueuedItem(BaseModel):
-    kind: Literal["new_skill", "new_alias", "new_kra", "new_role", "new_link"]
+    kind: Literal["new_skill", "new_alias", "new_kra", "new_role", "new_link", "quarantine"]
     key: str
     payload: dict[str, object]
 
