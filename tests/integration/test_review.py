@@ -312,7 +312,7 @@ def test_the_web_page_shows_a_quarantined_run_with_dismiss_only(review_catalog) 
 
     from jdgraph.ui.app import create_app
 
-    _, _, item = _quarantined(review_catalog)
+    _, runs, item = _quarantined(review_catalog)
     origin = "http://127.0.0.1:8765"
     with TestClient(create_app(review_catalog, reviewer="web"), base_url=origin) as client:
         page = client.get("/review", params={"kind": "quarantine", "q": item.key})
@@ -322,6 +322,8 @@ def test_the_web_page_shows_a_quarantined_run_with_dismiss_only(review_catalog) 
         detail = client.get(f"/review/{item.id}")
         assert detail.status_code == 200 and "review_steering" in detail.text and "<mark>" in detail.text
         assert f'action="/review/{item.id}/approve"' not in detail.text
+        run_page = client.get(f"/runs/{runs[0].run_id}")  # the run page says what held it, not a hash
+        assert run_page.status_code == 200 and "reviewer bot" in run_page.text and "quarantined" in run_page.text
         token = re.search(r'name="csrf" value="([^"]+)"', detail.text)
         assert token
         client.post(f"/review/{item.id}/approve", data={"csrf": token.group(1)}, headers={"origin": origin})

@@ -235,7 +235,8 @@ _PATTERNS: tuple[tuple[str, str, str], ...] = (
     (
         "addressed",
         "addressed.en",
-        rf"\bif you are (?:an? |the )?(?:{_MODEL}|ai model|language model)\b{_HUMAN}\s*(?:[,.:;!]|reading|processing|"
+        rf"\bif you(?: are|'re) (?:an? |the )?(?:{_MODEL}|ai model|language model)\b{_HUMAN}"
+        rf"\s*(?:[,.:;!]|reading|processing|"
         rf"parsing|reviewing|screening|evaluating|analy[sz]ing|summari[sz]ing|that|who)",
     ),
     (
