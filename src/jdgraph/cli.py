@@ -53,10 +53,14 @@ def _catalog(name: str | None) -> Any:
 
 
 @contextmanager
-def _stage_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress callback (stage, done, total) that draws one bar a stage on stderr, gone when done."""
+def _stage_bars(*, lines: bool = False) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback (stage, done, total) that draws one bar a stage on stderr, gone when done; with
+    ``lines``, where stderr is no terminal (a log, a pipe), one line a stage instead (see :func:`_stage_lines`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if lines and not err_console.is_terminal:
+        yield _stage_lines()
+        return
     with Progress(
         TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console, transient=True,
@@ -69,6 +73,36 @@ def _stage_bars() -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[stage], completed=done, total=total or None)
 
         yield progress
+
+
+STAGE_LINE_EVERY_S = 30.0
+"""Within a long stage (embedding), a line at least this often, besides one per 10% of it."""
+
+
+def _stage_lines() -> Callable[[str, int, int], None]:
+    """A progress callback that prints a line per stage with its count, and within a long stage a line every 10%
+    or every STAGE_LINE_EVERY_S seconds: a bar drawn to a log or a pipe would show nothing for half an hour."""
+    import time
+
+    start = time.monotonic()
+    last: dict[str, tuple[int, float]] = {}  # stage -> (tenths of it printed, when)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        tenth = 10 * done // total if total else 0
+        seen = last.get(stage)
+        if seen is not None and (not total or (tenth <= seen[0] and now - seen[1] < STAGE_LINE_EVERY_S)):
+            return  # a stage without a count says itself once
+        last[stage] = (tenth, now)
+        if not total:
+            count = ""
+        elif done == total:
+            count = f": {done:,}"
+        else:
+            count = f": {done:,}/{total:,} ({100 * done // total}%)"
+        err_console.print(f"[{now - start:6.1f}s] {stage}{count}", highlight=False, markup=False, soft_wrap=True)
+
+    return progress
 
 
 def handle_errors(func: F) -> F:
@@ -130,22 +164,34 @@ def db_status(
     from jdgraph.catalog.migrations import schema_version
     from jdgraph.catalog.queries import Catalog
     from jdgraph.catalog.registry import catalog_schema, default_catalog_name, shared_embeddings
-    from jdgraph.catalog.writer import CatalogWriter
+    from jdgraph.catalog.writer import CatalogWriter, import_in_progress
+    from jdgraph.errors import DatabaseLockTimeoutError
     from jdgraph.settings import DatabaseSettings
 
     name = catalog or default_catalog_name()
-    db = Database(DatabaseSettings.from_env(schema=catalog_schema(name)))
+    # An import rebuilding an index holds its table until it commits: status says so rather than wait for it.
+    db = Database(DatabaseSettings.from_env(schema=catalog_schema(name)), lock_timeout_s=STATUS_LOCK_TIMEOUT_S)
     info = db.server_info()
     version = schema_version(db)
-    counts = Catalog(db, shared_embeddings(), name=name).row_counts() if version else {}
+    running = import_in_progress(db) if version else None
+    counts: dict[str, int] = {}
+    missing: dict[str, int] = {}
     writer = CatalogWriter(db, shared_embeddings())
-    missing: dict[str, int] = writer.missing_vectors_by_table() if version else {}
+    try:
+        counts = Catalog(db, shared_embeddings(), name=name).row_counts() if version else {}
+        missing = writer.missing_vectors_by_table() if version else {}
+    except DatabaseLockTimeoutError:
+        if running is None:
+            raise
     without_vector: int = sum(missing.values())
-    repaired = writer.embed_missing() if repair and without_vector > 0 else 0
+    repaired = writer.embed_missing() if repair and without_vector > 0 and running is None else 0
     if repaired:
         missing = writer.missing_vectors_by_table()
         without_vector = sum(missing.values())
     health = "ok" if without_vector == 0 else "texts without a vector: run jdgraph db status --repair"
+    if running is not None:
+        # Counts are the last committed release's (none while a first import runs; none while a table is locked).
+        health = f"being imported ({running.describe()})" + ("" if counts else "; row counts when it finishes")
     checkpoints = checkpoint_health(db, CHECKPOINT_TTL_DAYS) if version else {}
     status = {
         "server": info.url,
@@ -159,6 +205,9 @@ def db_status(
         "repaired": repaired,
         "health": health,
         "checkpoints": checkpoints,
+        "import_in_progress": None
+        if running is None
+        else {"source": running.source, "stage": running.stage, "percent": running.percent},
     }
     if as_json:
         print(json.dumps(status, indent=2))
@@ -180,6 +229,9 @@ def db_status(
         )
     console.print(f"health: {health}", highlight=False)
 
+
+STATUS_LOCK_TIMEOUT_S = 2.0
+"""How long `db status` waits for a table lock before it reports an import in progress instead of counts."""
 
 CHECKPOINT_TTL_DAYS = 7.0
 """An unfinished run's checkpoints older than this are reported (and pruned by `db prune-checkpoints`)."""
@@ -244,7 +296,7 @@ def _import(importer: Any, name: str, *, force: bool, complete: bool) -> None:
     from jdgraph.catalog.registry import forget_catalogs, open_catalog
     from jdgraph.catalog.writer import CatalogWriter
 
-    with _stage_bars() as progress:
+    with _stage_bars(lines=True) as progress:
         catalog = open_catalog(name, require_content=False, progress=progress)
         progress(f"reading {importer.source} files", 0, 0)
         bundle = importer.bundle()

@@ -55,6 +55,11 @@ class DatabaseUnreachableError(DatabaseError):
         self.target = target
 
 
+class DatabaseLockTimeoutError(DatabaseError):
+    """A statement waited longer than its connection's ``lock_timeout`` for a lock (an import holding a table
+    while it rebuilds its index); nothing was written."""
+
+
 class MigrationError(DatabaseError):
     """A schema migration failed or the schema is newer than this code."""
 
@@ -93,6 +98,17 @@ class CatalogDataError(CatalogError):
         super().__init__(where + message)
         self.file = file
         self.line = line
+
+
+class CatalogImportInProgressError(CatalogError):
+    """The catalog has no committed release yet: its first import is running. ``stage`` and ``percent`` say how
+    far it got; try again when it finishes."""
+
+    def __init__(self, message: str, *, catalog: str, stage: str, percent: float) -> None:
+        super().__init__(message)
+        self.catalog = catalog
+        self.stage = stage
+        self.percent = percent
 
 
 class NotFoundError(CatalogError):

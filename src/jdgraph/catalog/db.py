@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from jdgraph.errors import ConfigError, DatabaseError, DatabaseUnreachableError
+from jdgraph.errors import ConfigError, DatabaseError, DatabaseLockTimeoutError, DatabaseUnreachableError
 from jdgraph.settings import DatabaseSettings, jdgraph_home
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,11 @@ class ServerInfo:
 class Database:
     """A connection pool on the catalog schema, with pgvector registered on every connection."""
 
-    def __init__(self, settings: DatabaseSettings | None = None) -> None:
+    def __init__(self, settings: DatabaseSettings | None = None, *, lock_timeout_s: float | None = None) -> None:
+        """``lock_timeout_s``: a statement that waits longer for a lock fails (DatabaseLockTimeoutError) rather
+        than hang, for readers that must answer while an import holds a table (``db status``)."""
         self.settings = settings or DatabaseSettings.from_env()
+        self.lock_timeout_s = lock_timeout_s
         self.embedded = self.settings.url is None
         self._url: str | None = None
         self._pool: ConnectionPool | None = None
@@ -142,7 +145,10 @@ class Database:
         return redact_url(self.url)
 
     def _connect_kwargs(self) -> dict[str, Any]:
-        return {"options": f"-c search_path={self.schema},public", "connect_timeout": 10}
+        options = f"-c search_path={self.schema},public"
+        if self.lock_timeout_s is not None:
+            options += f" -c lock_timeout={int(self.lock_timeout_s * 1000)}"
+        return {"options": options, "connect_timeout": 10}
 
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection[dict[str, Any]]:
         """A new connection outside the pool (for migrations and bootstrap). Raises a clear error if unreachable."""
@@ -203,6 +209,11 @@ class Database:
             raise DatabaseError(
                 f"no database connection came free in time (pool of {self.settings.pool_max}, "
                 "JDGRAPH_DB_POOL_MAX); nothing was written by this operation"
+            ) from exc
+        except psycopg.errors.LockNotAvailable as exc:
+            raise DatabaseLockTimeoutError(
+                f"a table stayed locked by another transaction for over {self.lock_timeout_s or 0:g} s (an import "
+                "rebuilding its index); nothing was written"
             ) from exc
         except psycopg.OperationalError as exc:
             # A connection dropped mid-operation (server restarted, killed backend, network) or the server out of

@@ -17,8 +17,8 @@ import threading
 from jdgraph.catalog.db import Database
 from jdgraph.catalog.embeddings import ModelEmbeddings, make_embeddings
 from jdgraph.catalog.queries import Catalog
-from jdgraph.catalog.writer import CatalogWriter, Progress
-from jdgraph.errors import CatalogError, ConfigError
+from jdgraph.catalog.writer import CatalogWriter, Progress, import_in_progress
+from jdgraph.errors import CatalogError, CatalogImportInProgressError, ConfigError
 from jdgraph.settings import DatabaseSettings, EmbeddingSettings, env_value
 
 DEFAULT_CATALOG = "starter"
@@ -76,6 +76,15 @@ def open_catalog(
         writer.apply(StarterImporter().bundle())
     else:
         if require_content and catalog.is_empty():
+            running = import_in_progress(db)
+            if running is not None:
+                raise CatalogImportInProgressError(
+                    f"catalog {name!r} is being imported ({running.describe()}): it can be used when the import "
+                    "finishes",
+                    catalog=name,
+                    stage=running.stage,
+                    percent=running.percent,
+                )
             raise CatalogError(
                 f"catalog {name!r} is empty: import a taxonomy into it first "
                 f"(jdgraph catalog import esco|onet PATH --catalog {name})"

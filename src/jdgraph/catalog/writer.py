@@ -6,6 +6,12 @@ that a new release dropped are retired (skills, roles) or deleted (aliases, KRAs
 embedding is missing — new rows, changed labels — is embedded in the same transaction, through the embedding
 cache (committed on its own connection, so a failed import's retry embeds nothing twice). A failure anywhere
 rolls the whole import back: nothing is ever half-imported.
+
+Readers keep the last committed release while an import runs (MVCC): the import says how far it got in a row of
+``import_progress`` committed on a connection of its own (:func:`import_in_progress`), so a reader of a catalog
+whose first import has not committed yet can say "being imported, N% done", and every vector is computed before
+an index is dropped, so the drop's lock (which blocks readers of that table until commit) is held only while the
+vectors are written and the index rebuilt, not for the model's minutes.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -45,6 +53,71 @@ _VACUUMED = (
 )  # fmt: skip
 _REBUILD_INDEX_AT = 5000  # new vectors in one table above which the index is rebuilt rather than updated
 _EMBED_CHUNK = 8192  # texts per embedding call (sorted by length first): few calls, bounded memory
+_STATUS_EVERY_S = 1.0  # the progress row is written at most this often within a stage
+# How far an import is, by stage: reading and staging are quick, embedding takes most of the time.
+_PERCENT_STAGED, _PERCENT_MERGED, _PERCENT_EMBEDDED, _PERCENT_WRITTEN = 5.0, 10.0, 85.0, 98.0
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """An import under way in a catalog, as its progress row says."""
+
+    source: str
+    stage: str
+    percent: float
+    started_at: datetime
+    updated_at: datetime
+
+    def describe(self) -> str:
+        return f"{self.source} import started {self.started_at:%H:%M:%S}: {self.stage}, {self.percent:.0f}% done"
+
+
+def import_in_progress(db: Database) -> ImportProgress | None:
+    """The import running in ``db``'s catalog, if any: its progress row, while the server process of its
+    transaction lives (a killed import's row is ignored, and replaced by the next import)."""
+    try:
+        with db.connection() as conn:
+            row = conn.execute(
+                """SELECT source, stage, percent, started_at, updated_at FROM import_progress p
+                   WHERE EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.backend_pid)
+                   ORDER BY updated_at DESC LIMIT 1"""
+            ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None  # a schema not migrated yet: nothing can be importing into it
+    return ImportProgress(**row) if row else None
+
+
+class _ProgressRow:
+    """The progress row of one import, written on its own autocommit connection so readers see it at once."""
+
+    def __init__(self, db: Database, source: str, backend_pid: int) -> None:
+        self.conn = db.connect(autocommit=True)
+        self.source = source
+        self.last: tuple[str, float, float] = ("", -1.0, 0.0)
+        self.conn.execute(
+            """INSERT INTO import_progress (source, stage, percent, backend_pid) VALUES (%s, 'starting', 0, %s)
+               ON CONFLICT (source) DO UPDATE SET stage = 'starting', percent = 0, backend_pid = EXCLUDED.backend_pid,
+                   started_at = now(), updated_at = now()""",
+            (source, backend_pid),
+        )
+
+    def update(self, stage: str, percent: float) -> None:
+        last_stage, last_percent, last_at = self.last
+        now = time.monotonic()
+        if stage == last_stage and (int(percent) == int(last_percent) or now - last_at < _STATUS_EVERY_S):
+            return
+        self.last = (stage, percent, now)
+        self.conn.execute(
+            "UPDATE import_progress SET stage = %s, percent = %s, updated_at = now() WHERE source = %s",
+            (stage, round(percent, 1), self.source),
+        )
+
+    def close(self) -> None:
+        # After a failure (the server gone) this must not mask the import's own error; a row left behind is
+        # ignored once the import's server process is gone.
+        with suppress(psycopg.Error):
+            self.conn.execute("DELETE FROM import_progress WHERE source = %s", (self.source,))
+        self.conn.close()
 
 
 @dataclass
@@ -303,6 +376,13 @@ class CatalogWriter:
         self.db = db
         self.embeddings = embeddings
         self.progress = progress or (lambda stage, done, total: None)
+        self._status: _ProgressRow | None = None
+
+    def _report(self, stage: str, done: int, total: int, percent: float) -> None:
+        """Tell readers (the progress row, during :meth:`apply`) and the caller (``progress``)."""
+        if self._status is not None:
+            self._status.update(stage, percent)
+        self.progress(stage, done, total)
 
     # -- import ---------------------------------------------------------------------------------------------------
     def last_import_hash(self, source: str) -> str | None:
@@ -326,16 +406,24 @@ class CatalogWriter:
         try:
             with self.db.connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('jdgraph-catalog-write'))")
+                pid = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
+                self._status = _ProgressRow(self.db, bundle.source, int(pid["pid"])) if pid else None
                 self._stage(conn, bundle)
                 src = {"src": bundle.source}
-                for name, sql in _MERGE:
+                for i, (name, sql) in enumerate(_MERGE):
                     changed = conn.execute(sql, src).rowcount
                     report.changed[name] = report.changed.get(name, 0) + max(changed, 0)
+                    step = (_PERCENT_MERGED - _PERCENT_STAGED) * (i + 1) / len(_MERGE)
+                    self._report(f"merged {name}", max(changed, 0), max(changed, 0), _PERCENT_STAGED + step)
                 if complete:
                     for name, sql in _PRUNE:
                         report.removed[name] = max(conn.execute(sql, src).rowcount, 0)
+                    removed = sum(report.removed.values())
+                    self._report("removed rows the release dropped", removed, removed, _PERCENT_MERGED)
                 report.embedded = self._embed_missing(conn)
                 report.changed["centroids seeded"] = self._seed_centroids(conn)
+                seeded = report.changed["centroids seeded"]
+                self._report("seeded centroids", seeded, seeded, _PERCENT_WRITTEN)
                 report.seconds = round(time.perf_counter() - t0, 3)
                 conn.execute(
                     """INSERT INTO catalog_imports (source, version, content_hash, counts, embedded, seconds)
@@ -351,7 +439,12 @@ class CatalogWriter:
                 )
         except psycopg.errors.IntegrityError as exc:
             raise CatalogError(f"import of {bundle.source} violates a catalog constraint: {exc}") from exc
+        finally:
+            status, self._status = self._status, None
+            if status is not None:
+                status.close()
         if report.total_changed or report.embedded:
+            self.progress("vacuum and analyze", 0, 0)
             self._vacuum()
         return report
 
@@ -370,7 +463,7 @@ class CatalogWriter:
         skill_dims: list[tuple[Any, ...]] = []
         role_aliases: list[tuple[Any, ...]] = []
         role_kras: list[tuple[Any, ...]] = []
-        self.progress("reading", 0, 0)
+        self._report("staging records", 0, 0, 1.0)
 
         def dimension_rows() -> Iterable[tuple[Any, ...]]:
             for i, d in enumerate(bundle.dimensions):
@@ -438,7 +531,8 @@ class CatalogWriter:
             for row in rows:
                 copy.write_row(row)
                 n += 1
-        self.progress(f"staged {table.removeprefix('st_')}", n, n)
+        staged = (list(_STAGES).index(table) + 1) / len(_STAGES)
+        self._report(f"staged {table.removeprefix('st_')}", n, n, 1.0 + (_PERCENT_STAGED - 1.0) * staged)
         return n
 
     # -- embeddings -----------------------------------------------------------------------------------------------
@@ -463,32 +557,46 @@ class CatalogWriter:
         return n
 
     def _embed_missing(self, conn: psycopg.Connection[Any]) -> int:
-        """Embed every text without a vector, table by table; a large batch rebuilds the table's index once."""
+        """Embed every text without a vector, table by table; a large batch rebuilds the table's index once.
+
+        Every vector is computed before the first index is dropped: a dropped index holds its table against
+        readers until commit, so that lock spans writing and indexing only."""
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS st_vectors (id bigint, embedding vector) ON COMMIT DROP")
-        total = 0
+        pending: list[tuple[str, str, list[dict[str, Any]]]] = []
         for table, text_col, index in EMBEDDED_TEXTS:
             # Ordered by length, each chunk holds texts of similar length, so the model's batches carry little
             # padding: the import embeds about as fast as one call over all its texts would.
             rows = conn.execute(
                 f"SELECT id, {text_col} AS text FROM {table} WHERE embedding IS NULL ORDER BY length({text_col}), id"
             ).fetchall()
-            if not rows:
-                continue
-            rebuild = len(rows) >= _REBUILD_INDEX_AT
-            if rebuild:
-                conn.execute(f"DROP INDEX IF EXISTS {index}")
+            if rows:
+                pending.append((table, index, rows))
+        total = sum(len(rows) for _, _, rows in pending)
+        done = 0
+        span = _PERCENT_EMBEDDED - _PERCENT_MERGED
+        computed: list[tuple[str, str, list[dict[str, Any]], np.ndarray]] = []
+        for table, index, rows in pending:
             vectors = []
             for i in range(0, len(rows), _EMBED_CHUNK):
-                vectors.append(self.embeddings.embed_array([r["text"] for r in rows[i : i + _EMBED_CHUNK]]))
-                self.progress(f"embedding {table}", min(i + _EMBED_CHUNK, len(rows)), len(rows))
-            self._write_vectors(conn, table, rows, np.vstack(vectors))
+                chunk = rows[i : i + _EMBED_CHUNK]
+                vectors.append(self.embeddings.embed_array([r["text"] for r in chunk]))
+                done += len(chunk)
+                self._report(f"embedding {table}", i + len(chunk), len(rows), _PERCENT_MERGED + span * done / total)
+            computed.append((table, index, rows, np.vstack(vectors)))
+        span = _PERCENT_WRITTEN - _PERCENT_EMBEDDED
+        for n, (table, index, rows, matrix) in enumerate(computed):
+            rebuild = len(rows) >= _REBUILD_INDEX_AT
+            percent = _PERCENT_EMBEDDED + span * n / len(computed)
+            if rebuild:
+                conn.execute(f"DROP INDEX IF EXISTS {index}")
+            self._write_vectors(conn, table, rows, matrix)
+            self._report(f"wrote vectors of {table}", len(rows), len(rows), percent)
             if rebuild:
                 # Built once after the batch, with pgvector's parallel build (two workers by default).
-                self.progress(f"indexing {table}", 0, 1)
+                self._report(f"indexing {table}", 0, 1, percent)
                 conn.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 conn.execute(f"CREATE INDEX {index} ON {table} USING hnsw (embedding vector_cosine_ops)")
-                self.progress(f"indexing {table}", 1, 1)
-            total += len(rows)
+                self._report(f"indexing {table}", 1, 1, _PERCENT_EMBEDDED + span * (n + 1) / len(computed))
         return total
 
     def _write_vectors(
