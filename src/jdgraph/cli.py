@@ -19,15 +19,18 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from jdgraph.cli_help import HelpGroup
 from jdgraph.errors import InputError, JdgraphError
 from jdgraph.settings import LOCAL_MODEL_PORT
 from jdgraph.terminal import cell, plain, safe
 
-# A traceback never prints local variables: they hold database URLs with passwords, and JD text.
+# A traceback never prints local variables: they hold database URLs with passwords, and JD text. HelpGroup names
+# what each option takes in --help (SLUG, N), where typer would print <str> and <int range>.
 app = typer.Typer(
     help="Resolve job descriptions against a skills-and-roles catalog.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=HelpGroup,
 )
 db_app = typer.Typer(help="The catalog database: migrations and status.", no_args_is_help=True)
 catalog_app = typer.Typer(help="The skills-and-roles catalog.", no_args_is_help=True)
