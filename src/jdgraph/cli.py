@@ -15,14 +15,13 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
-from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from jdgraph.cli_help import HelpGroup
 from jdgraph.errors import InputError, JdgraphError
 from jdgraph.settings import LOCAL_MODEL_PORT
-from jdgraph.terminal import cell, plain, safe
+from jdgraph.terminal import cell, plain, print_wrapped, progress_line, safe
 
 # A traceback never prints local variables: they hold database URLs with passwords, and JD text. HelpGroup names
 # what each option takes in --help (SLUG, N), where typer would print <str> and <int range>.
@@ -48,10 +47,11 @@ CatalogOption = Annotated[
 
 def _catalog(name: str | None) -> Any:
     """The named catalog (default: JDGRAPH_CATALOG, else starter), opened once per process. Opening it the first
-    time builds the starter catalog (a minute or more on a slow machine): that shows as progress bars on stderr."""
+    time builds the starter catalog (a minute or more on a slow machine): that shows as progress bars on stderr,
+    or as lines where stderr is no terminal (a bar there printed nothing but a blank line)."""
     from jdgraph.catalog.registry import default_catalog_name, get_catalog
 
-    with _stage_bars() as progress:
+    with _stage_bars(lines=True) as progress:
         return get_catalog(name or default_catalog_name(), progress=progress)
 
 
@@ -325,7 +325,8 @@ def _import(importer: Any, name: str, *, force: bool, complete: bool) -> None:
 
 
 def _print_stats(stats: dict[str, Any]) -> None:
-    table = Table(title="catalog", show_header=False)
+    # A centred title is padded with spaces to the width, which a pipe keeps: the title starts the line instead.
+    table = Table(title="catalog", show_header=False, title_justify="default")
     for key, value in stats.items():
         table.add_row(cell(key), cell(value))
     console.print(table)
@@ -395,17 +396,22 @@ def catalog_search(
 ) -> None:
     """Search the catalog for skills or roles."""
     if batch is not None:
-        _search_batch(_catalog(catalog), batch, kind, top)
+        _search_batch(_noted_catalog(catalog), batch, kind, top)
         return
     if query is None or not query.strip():
         raise InputError("the query is empty: give a skill name, a title or some text")
-    results = _search(_catalog(catalog), kind, query, top)
+    opened = _noted_catalog(catalog)
+    progress_line(err_console, "searching…")
+    results = _search(opened, kind, query, top)
     if as_json:
         print(json.dumps({"query": query, "kind": kind, "candidates": results}, indent=2))
         return
-    table = Table(title=f"{kind} candidates for {query!r}")
-    for col in ("#", "slug", "display name", "score", "via / evidence"):
-        table.add_column(col)
+    # Two lines a candidate, not a table: a table squeezed into 80 columns cut slugs ("systems-software-e…"), and
+    # the slug is what `review approve --as-alias-of` takes. The slug's line is never wrapped or cut; the name and
+    # how it matched wrap under it.
+    console.print(f"{kind} candidates for {safe(repr(query))}", highlight=False)
+    console.print("[bold]  #  score  slug[/]", highlight=False)
+    console.print("[bold]           display name · via / evidence[/]", highlight=False)
     for i, r in enumerate(results, 1):
         if kind == "skill":
             detail = f"{r['match_via']} ({r['alias']})"
@@ -415,8 +421,19 @@ def catalog_search(
                 f"title {ev.get('title_alias')} {ev.get('title_similarity', 0):.2f}, "
                 f"kra {ev.get('kra_similarity', 0):.2f}"
             )
-        table.add_row(str(i), cell(r["slug"]), cell(r["display_name"]), f"{r['score']:.3f}", cell(detail))
-    console.print(table)
+        console.print(Text(f"{i:>3}  {r['score']:.3f}  ") + cell(r["slug"]), soft_wrap=True, highlight=False)
+        print_wrapped(console, cell(f"{r['display_name']} · {detail}"), indent=11, hang=13)
+
+
+def _noted_catalog(name: str | None) -> Any:
+    """:func:`_catalog`, saying its stages on stderr where that is no terminal: loading the embedding model and
+    starting the database take 10 s or more on a small machine, which a pipe or a log would see as a hang."""
+    from jdgraph.catalog.registry import shared_embeddings
+
+    progress_line(err_console, "loading the embedding model…")
+    shared_embeddings()  # the instance the catalog opens with (one per process)
+    progress_line(err_console, "opening the catalog (starting the database if it is not running)…")
+    return _catalog(name)
 
 
 def _read_file(path: Path, what: str = "") -> bytes:
@@ -480,9 +497,12 @@ def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
     width = max(60, min(console.width, 120))
     d = r.decision
 
-    def line(text: str, indent: int = 0) -> None:
-        # Padding keeps wrapped continuation lines under their first line, not at column 0.
-        console.print(Padding(Text.from_markup(text), (0, 0, 0, indent), expand=False), highlight=False)
+    def line(text: str, indent: int = 0, hang: int | None = None) -> None:
+        # Continuation lines hang under their first line (a label's value under the value), never at column 0.
+        print_wrapped(console, text, indent=indent, hang=hang, width=width)
+
+    def field(label: str, value: str) -> None:
+        line(f"{label:<17}{value}", 2, hang=2 + 17)
 
     def heading(text: str) -> None:
         console.print(f"\n[bold]{text}[/]", highlight=False)
@@ -548,17 +568,17 @@ def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
         ("domain", p.domain.primary.domain if p.domain and p.domain.primary else None),
         ("responsibilities", f"{len(p.roles_and_responsibilities)} section(s)"),
     ):
-        line(f"{label:<17}{safe(value or '-')}", 2)
+        field(label, safe(value or "-"))
     if r.enrichment:
         e = r.enrichment
         heading("Enrichment")
-        line(f"nature of work   {safe(e.nature_of_work)}", 2)
+        field("nature of work", safe(e.nature_of_work))
         if e.nature_of_work_evidence:
             line(f"“{safe(clip(e.nature_of_work_evidence, width - 6))}”", 4)
-        line(f"tech stack       {safe(e.tech_stack_maturity)}: {safe(e.tech_stack_reasoning)}", 2)
-        line(f"AI index         {e.ai_index:.2f} / 5", 2)
+        field("tech stack", f"{safe(e.tech_stack_maturity)}: {safe(e.tech_stack_reasoning)}")
+        field("AI index", f"{e.ai_index:.2f} / 5")
         for cluster, names in e.skill_clusters.items():
-            line(f"cluster          {safe(cluster)}: {safe(', '.join(names))}", 2)
+            field("cluster", f"{safe(cluster)}: {safe(', '.join(names))}")
     heading(f"Skills ({len(r.skills)})")
     for sk in r.skills:
         canonical = f" → {safe(sk.canonical_slug)}" if sk.canonical_slug else " (new)"
@@ -568,7 +588,7 @@ def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
             2,
         )
         if sk.evidence:
-            line(f"“{safe(evidence_window(sk, width - 8))}”", 4)
+            line(f"“{safe(evidence_window(sk, width - 8))}”", 4, hang=5)
     if page.dimensions:
         line("dimensions: " + safe(" · ".join(page.dimensions)), 2)
     heading(f"Captured for review ({len(r.queued)})")
@@ -591,7 +611,7 @@ def _print_result(r: Any, page: Any = None, *, show_text: bool = False) -> None:
     line(timings_text(r.node_timings_ms), 2)
     if show_text and page.jd_text:
         heading("Job description")
-        console.print(Text(plain(page.jd_text)), soft_wrap=False)
+        print_wrapped(console, Text(plain(page.jd_text)), hang=2, width=width)
 
 
 @app.command("classify")
@@ -749,9 +769,12 @@ def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20, catalog:
     """The most recent runs."""
     rows = _catalog(catalog).runs.list_runs(limit)
     # Two lines a run, not a table: the whole id (what `runs show` takes) and the title stay readable at 80
-    # columns, where a six-column table cut both.
+    # columns, where a six-column table cut both. The header names both lines' columns.
     if not rows:
         console.print("no runs yet")
+        return
+    console.print(f"[bold]{'run id':<36}  {'status':<9}  conf  created[/]", highlight=False)
+    console.print("[bold]    title → chosen role[/]", highlight=False)
     for r in rows:
         console.print(
             f"[bold]{r['run_id']}[/]  {r['status']:<9}  {r['confidence'] or 0:.2f}  "
@@ -759,7 +782,7 @@ def runs_list(limit: Annotated[int, typer.Option(min=1, max=500)] = 20, catalog:
             highlight=False,
         )
         role = r["chosen_role"] or "no catalog role"
-        console.print(f"    {safe(r['title'] or '(untitled)')} → {safe(role)}", highlight=False, soft_wrap=False)
+        print_wrapped(console, f"{safe(r['title'] or '(untitled)')} → {safe(role)}", indent=4, hang=6)
 
 
 @runs_app.command("show")

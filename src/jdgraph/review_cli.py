@@ -10,7 +10,7 @@ import typer
 
 from jdgraph.cli import CatalogOption, _catalog, console, handle_errors
 from jdgraph.settings import env_value
-from jdgraph.terminal import safe
+from jdgraph.terminal import print_wrapped, safe
 
 review_app = typer.Typer(
     help="Review what runs proposed: new skills, aliases, KRAs, roles and links. Nothing a JD proposes reaches "
@@ -60,13 +60,15 @@ def review_list(
     if not items:
         console.print(f"no {status if status != 'all' else ''} review items".replace("  ", " "))
         return
-    # Two lines an item (like `runs list`): the id and what it is, then the evidence, readable at 80 columns.
+    # Two lines an item (like `runs list`): the id and what it is, then the evidence, readable at 80 columns: what
+    # wraps hangs under its column.
+    console.print(f"[bold]{'id':>5}  {'kind':<10}  {'seen':<4} {'status':<8}  proposed[/]", highlight=False)
     for i in items:
-        console.print(
-            f"[bold]{i.id:>5}[/]  {i.kind:<9}  ×{i.occurrences:<3} {i.status:<8}  {safe(i.label)}", highlight=False
+        print_wrapped(
+            console, f"[bold]{i.id:>5}[/]  {i.kind:<10}  ×{i.occurrences:<3} {i.status:<8}  {safe(i.label)}", hang=34
         )
         if i.evidence and i.kind != "new_kra":
-            console.print(f"       [dim]“{safe(clip(i.evidence, 140))}”[/]", highlight=False)
+            print_wrapped(console, f"[dim]“{safe(clip(i.evidence, 140))}”[/]", indent=7, hang=8)
     counts = store.counts()
     console.print("pending: " + (", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"), highlight=False)
 
@@ -84,8 +86,8 @@ def review_show(
         print(json.dumps(item.as_dict()))
         return
     console.print(f"[bold]item {item.id}[/]  {item.kind}  status: {item.status}", highlight=False)
-    console.print(f"  proposed: {safe(item.label)}", highlight=False)
-    console.print(f"  key: {safe(item.key)}   seen {item.occurrences} time(s)", highlight=False)
+    print_wrapped(console, f"  proposed: {safe(item.label)}", hang=4)
+    print_wrapped(console, f"  key: {safe(item.key)}   seen {item.occurrences} time(s)", hang=4)
     findings = (item.payload.get("findings") or []) if item.kind == "quarantine" else []
     for f in findings:  # a quarantined run: what held it, quoted (the terminal strips control characters)
         how = f" ({', '.join(f['how'])})" if f.get("how") else ""
@@ -95,9 +97,9 @@ def review_show(
         if v in (None, "", []) or k in ("evidence", "findings"):
             continue
         shown = ", ".join(map(str, v)) if isinstance(v, list) else json.dumps(v) if isinstance(v, dict) else v
-        console.print(f"  {k}: {safe(shown)}", highlight=False)
+        print_wrapped(console, f"  {k}: {safe(shown)}", hang=4)
     if item.evidence:
-        console.print(f"  evidence: “{safe(' '.join(item.evidence.split()))}”", highlight=False)
+        print_wrapped(console, f"  evidence: “{safe(' '.join(item.evidence.split()))}”", hang=4)
     if item.decided_by:
         console.print(
             f"  decided: {item.status} by {safe(item.decided_by)} at {item.decided_at:%Y-%m-%d %H:%M} UTC"
@@ -105,11 +107,13 @@ def review_show(
             highlight=False,
         )
     if item.runs:
-        console.print("  proposed by runs:")
+        more = f" (the newest {len(item.runs)} of {item.runs_total})" if item.runs_total > len(item.runs) else ""
+        console.print(f"  proposed by runs{more}:", highlight=False)
         for r in item.runs:
-            console.print(
+            print_wrapped(
+                console,
                 f"    {r['run_id']}  {safe(r['title'] or '(untitled)')} → {safe(r['chosen_role'] or '-')}",
-                highlight=False,
+                hang=8,
             )
     for a in item.audit:
         console.print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -358,3 +359,70 @@ def test_runs_show_is_a_full_run_page_readable_at_80_columns(catalog) -> None:
     evidence = [x.strip() for x in lines if x.strip().startswith("“")]
     assert evidence and all(x.endswith("”") for x in evidence)  # evidence lines are whole or end in "…”"
     assert sum("already linked" in x for x in lines) <= 5  # repeated outcomes are counted, not listed
+
+
+# -- what a newcomer sees at 80 columns, piped ------------------------------------------------------------------
+def _readable_at_80(out: str) -> list[str]:
+    """The output's lines, checked: none padded with trailing spaces (a pipe keeps them), none over 80 columns."""
+    lines = out.splitlines()
+    assert [x for x in lines if x != x.rstrip()] == []
+    assert [x for x in lines if len(x) > 80] == []
+    return lines
+
+
+def test_catalog_search_never_cuts_a_slug_and_says_its_stages_off_a_terminal(catalog) -> None:
+    for kind, query in (("role", "Rust Engineer"), ("skill", "Multi-threading"), ("role", "Site Reliability")):
+        shown = _cli(catalog, "catalog", "search", "--kind", kind, query)
+        assert shown.returncode == 0, shown.stderr
+        lines = _readable_at_80(shown.stdout)
+        assert lines[1].split() == ["#", "score", "slug"]  # the header names the columns
+        slugs = [c["slug"] for c in json.loads(_cli(catalog, "catalog", "search", "--kind", kind, "--json", query)
+                                                  .stdout)["candidates"]]  # fmt: skip
+        # Each slug whole on its line: what `review approve --as-alias-of` takes (a table cut "systems-software-e…").
+        assert [x.split()[-1] for x in lines if x[:3].strip().isdigit()] == slugs
+        assert "…" not in shown.stdout
+        # Off a terminal (stderr is a pipe here) the wait is said in lines, not silence.
+        assert "loading the embedding model…" in shown.stderr and "searching…" in shown.stderr
+        assert "" not in shown.stderr.splitlines()  # a progress bar stopped off a terminal left a blank line
+
+
+def test_runs_list_has_column_headers(catalog) -> None:
+    import jdgraph
+
+    jdgraph.classify("Registered Nurse\nRequirements:\n- Current RN license\n- 2+ years of ward experience\n",
+                     catalog=catalog.name)  # fmt: skip
+    listed = _cli(catalog, "runs", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = _readable_at_80(listed.stdout)
+    assert lines[0].split() == ["run", "id", "status", "conf", "created"]
+    assert lines[1].strip() == "title → chosen role"
+
+
+def test_run_page_wraps_with_hanging_indents_and_lists_countries_as_countries(catalog) -> None:
+    import jdgraph
+    from tests.rust_jd import RUST_JD
+
+    run = jdgraph.classify(RUST_JD, catalog=catalog.name)
+    assert [loc.city for loc in run.parsed.job_locations] == [None] * 9  # "India, Pakistan": no city "India"
+    shown = _cli(catalog, "runs", "show", run.run_id)
+    assert shown.returncode == 0, shown.stderr
+    lines = _readable_at_80(shown.stdout)
+    role = next(i for i, x in enumerate(lines) if x == "Role") + 1
+    # At 80 columns the role line wraps: "confidence" kept its number (it was "… · confidence" / "0.95", the
+    # continuation at column 0), and the continuation hangs under the line it continues.
+    at = next(i for i in (role, role + 1) if "confidence" in lines[i])
+    assert re.search(r"confidence \d\.\d\d$", lines[at]) and (at == role or lines[at].startswith("  confidence"))
+    at = next(i for i, x in enumerate(lines) if x.startswith("  locations "))
+    assert lines[at].startswith("  locations        India (IN, remote); Pakistan (PK, remote);")
+    assert lines[at + 1].startswith(" " * 19) and lines[at + 1][19] != " "  # continued under the value
+
+
+def test_eval_run_off_a_terminal_says_its_progress_on_stderr(catalog, tmp_path: Path) -> None:
+    goldens = Path(__file__).parents[2] / "evals" / "goldens" / "starter.v1.jsonl"
+    small = tmp_path / "mini.v1.jsonl"
+    small.write_text("\n".join(goldens.read_text(encoding="utf-8").splitlines()[:2]) + "\n", encoding="utf-8")
+    out = _cli(catalog, "eval", "run", str(small), "--out", str(tmp_path / "out"))
+    assert out.returncode in (0, 1), out.stderr  # the gate on two cases may fail; the run itself must finish
+    said = out.stderr.splitlines()
+    assert "mini: 2 cases; loading the embedding model and opening the catalog…" in said
+    assert "case 1/2" in said and "case 2/2" in said

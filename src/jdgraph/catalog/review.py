@@ -54,7 +54,10 @@ class ReviewItem:
     decision: dict[str, Any] | None = None
     merged_into: int | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
-    """The proposing runs, newest first: run id, title, chosen role, when (only from :meth:`ReviewStore.get`)."""
+    """The proposing runs, newest first: run id, title, chosen role, status, when (the newest
+    :data:`LIST_RUNS` of them from :meth:`ReviewStore.list`, :data:`ITEM_RUNS` from :meth:`ReviewStore.get`)."""
+    runs_total: int = 0
+    """How many runs proposed it in all (``runs`` may hold fewer)."""
     audit: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -112,6 +115,36 @@ def _item(row: dict[str, Any]) -> ReviewItem:
     return ReviewItem(**row)
 
 
+LIST_RUNS = 10
+"""Proposing runs each item of :meth:`ReviewStore.list` carries (newest first; ``runs_total`` counts them all)."""
+ITEM_RUNS = 50
+"""Proposing runs :meth:`ReviewStore.get` carries."""
+
+
+def _attach_runs(conn: psycopg.Connection[Any], items: list[ReviewItem], per_item: int) -> None:
+    """Set each item's ``runs`` (its newest ``per_item`` proposing runs) and ``runs_total``, in one query for all
+    items: `review list --json` showed ``"runs": []`` for items that `review show` listed runs for."""
+    if not items:
+        return
+    rows = conn.execute(
+        """SELECT queue_id, run_id, title, chosen_role, status, created_at, total FROM (
+               SELECT q.queue_id, q.run_id::text AS run_id, r.title, r.chosen_role, r.status,
+                      coalesce(r.created_at, now()) AS created_at,
+                      row_number() OVER (PARTITION BY q.queue_id
+                                         ORDER BY r.created_at DESC NULLS LAST, q.run_id) AS n,
+                      count(*) OVER (PARTITION BY q.queue_id) AS total
+               FROM review_queue_runs q LEFT JOIN runs r ON r.run_id = q.run_id
+               WHERE q.queue_id = ANY(%s)) ranked
+           WHERE n <= %s ORDER BY queue_id, n""",
+        ([i.id for i in items], per_item),
+    ).fetchall()
+    by_id = {i.id: i for i in items}
+    for row in rows:
+        item = by_id[row.pop("queue_id")]
+        item.runs_total = int(row.pop("total"))
+        item.runs.append(row)
+
+
 class ReviewStore:
     """Reads and decisions on one catalog's review queue."""
 
@@ -149,7 +182,9 @@ class ReviewStore:
                     "offset": offset,
                 },
             ).fetchall()
-        return [_item(r) for r in rows]
+            items = [_item(r) for r in rows]
+            _attach_runs(conn, items, LIST_RUNS)
+        return items
 
     def counts(self) -> dict[str, int]:
         """Pending items per kind."""
@@ -163,13 +198,7 @@ class ReviewStore:
         """One item with the runs that proposed it and its audit trail."""
         with self.db.connection() as conn:
             item = self._fetch(conn, item_id)
-            item.runs = conn.execute(
-                """SELECT q.run_id::text AS run_id, r.title, r.chosen_role, r.status,
-                          coalesce(r.created_at, now()) AS created_at
-                   FROM review_queue_runs q LEFT JOIN runs r ON r.run_id = q.run_id
-                   WHERE q.queue_id = %s ORDER BY r.created_at DESC NULLS LAST LIMIT 50""",
-                (item_id,),
-            ).fetchall()
+            _attach_runs(conn, [item], ITEM_RUNS)
             item.audit = conn.execute(
                 """SELECT action, reviewer, changes, run_ids::text[] AS run_ids, created_at FROM review_audit
                    WHERE queue_id = %s ORDER BY id""",

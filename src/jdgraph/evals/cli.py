@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from jdgraph.errors import EvalGateError, InputError
 from jdgraph.evals.dev import DEV_SUITES
+from jdgraph.terminal import progress_line
 
 eval_app = typer.Typer(help="Evaluate the agent on golden suites.", no_args_is_help=True)
 console = Console()
@@ -71,27 +73,45 @@ def _run(
         raise InputError("--record and --replay exclude each other")
     mode: Mode | None = "record" if record else "replay" if replay else None
     total = len(suite.cases) * repeat
-    with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task(f"{suite.name}", total=total)
-        return run_suite(
-            suite,
-            model=model,
-            mode=mode,
-            prompts_dir=str(prompts) if prompts else None,
-            repeat=repeat,
-            concurrency=concurrency,
-            cassette=cassette,
-            judge=judge,
-            accept_fallbacks=accept_fallbacks,
-            on_case=lambda _case: progress.advance(task),
-            **_context_overrides(overrides),
-        )
+    run = partial(
+        run_suite,
+        suite,
+        model=model,
+        mode=mode,
+        prompts_dir=str(prompts) if prompts else None,
+        repeat=repeat,
+        concurrency=concurrency,
+        cassette=cassette,
+        judge=judge,
+        accept_fallbacks=accept_fallbacks,
+        **_context_overrides(overrides),
+    )
+    if err_console.is_terminal:
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task(f"{suite.name}", total=total)
+            return run(on_case=lambda _case: progress.advance(task))
+    # Off a terminal Rich draws no progress, and a pipe or a log saw half a minute of silence: a line a stage, and
+    # one every tenth of the cases.
+    progress_line(err_console, f"{suite.name}: {total} cases; loading the embedding model and opening the catalog…")
+    every = max(1, -(-total // 10))
+    done = 0
+
+    def count(_case: Any) -> None:
+        nonlocal done
+        done += 1
+        if done in (1, total) or done % every == 0:
+            progress_line(err_console, f"case {done}/{total}")
+
+    return run(on_case=count)
 
 
 def _summary(run: Any, baseline: Any, failures: list[str]) -> None:
     from jdgraph.evals.runner import DEFAULT_TOLERANCE
 
-    table = Table(title=f"{run.config.suite} ({run.config.mode}), {int(run.totals['cases'])} cases")
+    # A centred title is padded with spaces to the width, which a pipe keeps: the title starts the line instead.
+    table = Table(
+        title=f"{run.config.suite} ({run.config.mode}), {int(run.totals['cases'])} cases", title_justify="default"
+    )
     for col in ("metric", "value", "threshold", "baseline", "Δ"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     for name, m in run.metrics.items():
@@ -234,7 +254,10 @@ def _dev_run(
     write_json(run, folder / "results.json")
     (folder / "report.md").write_text(dev_markdown_report(run), encoding="utf-8")
     (folder / "report.html").write_text(dev_html_report(run), encoding="utf-8")
-    table = Table(title=f"{suite} on catalog {catalog} ({run.cases} cases, {run.selection}, {run.wall_s:.0f} s)")
+    table = Table(
+        title=f"{suite} on catalog {catalog} ({run.cases} cases, {run.selection}, {run.wall_s:.0f} s)",
+        title_justify="default",  # not centred: no trailing spaces
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in run.metrics.items():
@@ -268,7 +291,7 @@ def eval_calibrate(
     ctx = Context.from_env(**{**context, "catalog": catalog})
     fit = fit_confidence(points_from_cases(run.results, ctx.adjudicated_confidence_factor), ctx.scoring(),
                          folds=folds)  # fmt: skip
-    table = Table(title=f"confidence fitted on {suite} ({fit.cases} ads, catalog {catalog})")
+    table = Table(title=f"confidence fitted on {suite} ({fit.cases} ads, catalog {catalog})", title_justify="default")
     table.add_column("")
     table.add_column("value", justify="right")
     for name, value in [("confidence_center", fit.center), ("confidence_slope", fit.slope),
