@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,10 +139,61 @@ def _check_json(value: object, where: str, depth: int = 0) -> None:
 MAX_DOCUMENT_PAGES = 50
 """Pages of a PDF read at most: a JD is a page or two; a 500-page upload is not one (and would be slow)."""
 
+# Documents are read within limits in line with MAX_JD_CHARS, so that a small file that expands to gigabytes (a
+# decompression bomb) is an InputError in a fraction of a second and a few hundred MB at most: a 980 KB DOCX whose
+# document.xml inflated to 324 MB took 4.5 GB and had not finished after 300 s.
+MAX_DOCUMENT_SECONDS = 30.0
+"""Time the text extraction of a document may take, checked between PDF pages, every 1,024 drawing operations and
+between DOCX paragraphs; far more than a real JD needs (well under a second)."""
+
+MAX_PDF_PAGE_TREE = 2_000
+"""Entries of a PDF's page tree at most. pypdf walks the whole tree to count the pages before it reads one; a tree
+whose few nodes list one child hundreds of times (a page-tree bomb) cost 7 s before pypdf's own limit (100,000)."""
+
+MAX_PDF_STREAM_BYTES = 8_000_000
+"""Bytes one PDF stream may inflate to (pypdf's own default is 75 MB). A page of text is tens of KB of content
+stream; a Flate bomb of 1 MB inflates to a gigabyte."""
+
+MAX_PDF_OPERATIONS = 500_000
+"""Drawing operations a PDF's text extraction may run (form XObjects included, each time one is drawn): a page of
+text is a few thousand. A 2 KB PDF whose page draws a form of 20,000 operations 200 times took 290 s."""
+
+_PDF_LIMITS: dict[str, Any] = {
+    "page_tree_maximum_entries": MAX_PDF_PAGE_TREE,
+    "page_tree_maximum_page_entries": 50 * MAX_PDF_PAGE_TREE,  # keys of the page dictionaries copied (inherited)
+    "page_tree_maximum_depth": 32,
+    "zlib_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "lzw_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "run_length_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "brotli_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "jbig2_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "array_based_stream_maximum_output_length": MAX_PDF_STREAM_BYTES,
+    "image_maximum_buffer_size": MAX_PDF_STREAM_BYTES,
+    "stream_decoding_work_maximum_length": 4 * MAX_PDF_STREAM_BYTES,
+    "stream_parsing_work_maximum_count": 500_000,  # operators and operands of one content stream
+    "xform_maximum_invocations_per_extraction": 1_000,  # form XObjects drawn per page (nested forms multiply)
+}
+
+MAX_DOCX_PARTS = 1_000
+"""Files in a DOCX (a ZIP archive) at most: Word writes one or two dozen, a few more per image."""
+
+MAX_DOCX_PART_BYTES = 10_000_000
+"""Bytes one file of a DOCX may inflate to. Word's XML is several times the text it holds (markup around every run;
+a plain document's styles.xml alone is 350 KB), so 10 MB holds far more than MAX_JD_CHARS of text, and python-docx's
+lxml tree of it stays within a few hundred MB. An image over 10 MB in a JD is refused too, naming it."""
+
+MAX_DOCX_BYTES = 30_000_000
+"""Bytes all the files of a DOCX may inflate to together (python-docx loads every part, images included)."""
+
+MAX_DOCX_RATIO = 200
+"""Compression ratio a DOCX file over 1 MB may have at most: XML deflates 10-40:1; a bomb's is several hundred to
+1000:1."""
+
 
 def document_text(data: bytes) -> str | None:
     """The text of a PDF or DOCX job description (recognised by its first bytes), or None when ``data`` is
-    neither. A document that cannot be read, or has no text (a scan), is an InputError saying so."""
+    neither. A document that cannot be read, has no text (a scan) or goes past the limits above is an InputError
+    saying so."""
     if data.startswith(b"%PDF-"):
         return _pdf_text(data)
     if data.startswith(b"PK\x03\x04"):
@@ -148,25 +201,75 @@ def document_text(data: bytes) -> str | None:
     return None
 
 
+class _PdfBudget:
+    """The work and text of one PDF's extraction so far, as pypdf's visitor callbacks. Past a limit every callback
+    raises the InputError: pypdf swallows an error inside a form XObject and goes on, so it stops at its next
+    operation outside."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.operations = 0
+        self.chars = 0
+        self.refusal: str | None = None
+
+    def check(self) -> None:
+        if self.refusal is None and time.monotonic() > self.deadline:
+            self.refusal = f"the PDF took over {MAX_DOCUMENT_SECONDS:.0f} s to read: send its text"
+        if self.refusal is not None:
+            raise InputError(self.refusal, field="jd_text")
+
+    def operation(self, *_: Any) -> None:
+        self.operations += 1
+        if self.operations > MAX_PDF_OPERATIONS and self.refusal is None:
+            self.refusal = (
+                f"the PDF draws over {MAX_PDF_OPERATIONS:,} operations (a page of text draws a few thousand): "
+                "send its text"
+            )
+        if self.operations % 1024 == 0 or self.refusal is not None:
+            self.check()
+
+    def text(self, text: str, *_: Any) -> None:
+        self.chars += len(text)
+        if self.chars > MAX_JD_CHARS and self.refusal is None:
+            self.refusal = (
+                f"the PDF holds over {MAX_JD_CHARS:,} characters of text; the limit is {MAX_JD_CHARS:,} "
+                "(split it or send the relevant part)"
+            )
+            self.check()
+
+
 def _pdf_text(data: bytes) -> str:
     import io
     import logging
 
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     # What pypdf logs about odd files (even at "error") is handled here, and not the user's business.
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
+    budget = _PdfBudget(time.monotonic() + MAX_DOCUMENT_SECONDS)
+    parts: list[str] = []
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            raise InputError("the PDF is encrypted: send its text, or an unprotected PDF", field="jd_text")
-        pages = reader.pages[:MAX_DOCUMENT_PAGES]
-        text = "\n".join((page.extract_text() or "") for page in pages)
+        # A context variable: it applies to this thread's reading only (classify_many reads in threads).
+        with apply_configuration(**_PDF_LIMITS):
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted:
+                raise InputError("the PDF is encrypted: send its text, or an unprotected PDF", field="jd_text")
+            for index in range(min(len(reader.pages), MAX_DOCUMENT_PAGES)):
+                budget.check()
+                page = reader.pages[index]
+                parts.append(page.extract_text(visitor_operand_before=budget.operation, visitor_text=budget.text) or "")
     except InputError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as exc:
+    except LimitReachedError as exc:
+        raise InputError(
+            f"the PDF is too large to read: it goes past a limit on what one job description may hold ({exc}); "
+            "send its text",
+            field="jd_text",
+        ) from exc
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as exc:
         raise InputError(f"the PDF could not be read ({type(exc).__name__}: {exc})", field="jd_text") from exc
+    text = "\n".join(parts)
     if not text.strip():
         raise InputError(
             "the PDF has no text layer (a scanned image?): run OCR on it, or send its text", field="jd_text"
@@ -174,34 +277,114 @@ def _pdf_text(data: bytes) -> str:
     return text
 
 
-def _docx_text(data: bytes) -> str:
+def _check_docx_archive(data: bytes) -> None:
+    """A ZIP that holds a DOCX and expands within the DOCX limits, judged from its directory and then by inflating
+    every file with a cap (a directory's sizes are the file's word only), before python-docx loads it whole."""
     import io
     import zipfile
+    import zlib
 
+    def bomb(what: str) -> InputError:
+        return InputError(f"the DOCX is refused: {what} (a decompression bomb, not a document?)", field="jd_text")
+
+    # Counted before zipfile reads the directory: millions of tiny entries are a memory bomb of their own.
+    entries = data.count(b"PK\x01\x02")
+    if entries > MAX_DOCX_PARTS:
+        raise bomb(f"it holds {entries:,} files; the limit is {MAX_DOCX_PARTS:,}")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if "word/document.xml" not in archive.namelist():
+            infos = archive.infolist()
+            if "word/document.xml" not in {info.filename for info in infos}:
                 raise InputError("the file is a ZIP archive, not a DOCX document", field="jd_text")
-    except zipfile.BadZipFile as exc:
+            declared = 0
+            for info in infos:
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    # Word only deflates; zipfile inflates bzip2/LZMA without an output cap per read.
+                    raise InputError(
+                        f"the DOCX's {info.filename} uses ZIP compression method {info.compress_type}, which "
+                        "Word does not write",
+                        field="jd_text",
+                    )
+                if info.file_size > MAX_DOCX_PART_BYTES:
+                    raise bomb(
+                        f"{info.filename} expands to {info.file_size:,} bytes; the limit is {MAX_DOCX_PART_BYTES:,}"
+                    )
+                if info.file_size > 1_000_000 and info.file_size > MAX_DOCX_RATIO * max(info.compress_size, 1):
+                    ratio = info.file_size // max(info.compress_size, 1)
+                    raise bomb(f"{info.filename} is compressed {ratio:,}:1; the limit is {MAX_DOCX_RATIO}:1")
+                declared += info.file_size
+            if declared > MAX_DOCX_BYTES:
+                raise bomb(f"its files expand to {declared:,} bytes; the limit is {MAX_DOCX_BYTES:,}")
+            inflated = 0
+            for info in infos:
+                with archive.open(info) as part:
+                    size = 0
+                    while chunk := part.read(1 << 16):
+                        size += len(chunk)
+                        inflated += len(chunk)
+                        if size > MAX_DOCX_PART_BYTES or inflated > MAX_DOCX_BYTES:
+                            raise bomb(f"{info.filename} expands past the limits ({inflated:,} bytes read)")
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, ValueError, OSError) as exc:
+        # RuntimeError: an encrypted entry; zlib.error/EOFError: a damaged or cut stream.
         raise InputError(f"the file looks like a ZIP/DOCX but cannot be read ({exc})", field="jd_text") from exc
+
+
+def _docx_text(data: bytes) -> str:
+    import io
+
+    _check_docx_archive(data)
     from docx import Document
 
     try:
         document = Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises many kinds (KeyError, lxml errors) on a damaged file
         raise InputError(f"the DOCX could not be read ({type(exc).__name__}: {exc})", field="jd_text") from exc
-    lines: list[str] = []
-    for para in document.paragraphs:
-        style = (para.style.name if para.style is not None else "") or ""
-        # List paragraphs keep their bullet: the extractor reads responsibilities from bullets.
-        lines.append(("• " if "List" in style else "") + para.text)
-    for table in document.tables:
-        for row in table.rows:
-            lines.append(" | ".join(cell.text for cell in row.cells))
-    text = "\n".join(lines)
+    deadline = time.monotonic() + MAX_DOCUMENT_SECONDS
+    pieces: list[str] = []
+    size = 0
+    for piece in _docx_pieces(document):
+        pieces.append(piece)
+        size += len(piece)
+        if size > MAX_JD_CHARS:
+            break  # already over the text limit, which check_input then reports: no need to read on
+        if time.monotonic() > deadline:
+            raise InputError(f"the DOCX took over {MAX_DOCUMENT_SECONDS:.0f} s to read: send its text", field="jd_text")
+    text = "".join(pieces)
     if not text.strip():
         raise InputError("the DOCX has no text", field="jd_text")
     return text
+
+
+def _docx_pieces(document: Any) -> Iterator[str]:
+    """A DOCX's text in pieces (paragraphs, table cells, the separators between them), so that its reader can stop
+    at the text limit or the deadline anywhere, even inside one table row of 100,000 cells: paragraphs as lines (a
+    list paragraph with a bullet), then each table row as a line of its cells joined by " | "."""
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.table import _Cell
+
+    # A paragraph's style looked up through python-docx is an XPath over styles.xml (ms each: 95,000 paragraphs
+    # took minutes); one map of the paragraph styles serves them all, with python-docx's rule for an unknown id.
+    styles = document.styles
+    names = {s.style_id: s.name or "" for s in styles if s.type == WD_STYLE_TYPE.PARAGRAPH}
+    default = styles.default(WD_STYLE_TYPE.PARAGRAPH)
+    default_name = (default.name or "") if default is not None else ""
+    separator = ""
+    for para in document.paragraphs:
+        yield separator
+        separator = "\n"
+        # List paragraphs keep their bullet: the extractor reads responsibilities from bullets.
+        yield ("• " if "List" in names.get(para._p.style, default_name) else "") + para.text
+    for table in document.tables:
+        for row in table.rows:
+            yield separator
+            separator = "\n"
+            # Each <w:tc> once: python-docx's row.cells repeats a merged cell once per grid column it spans (a
+            # span of 10^9 is a tuple of 10^9) and resolves a vertically merged one by recursing up the rows.
+            for i, tc in enumerate(tc for tc in row._tr.tc_lst if tc.vMerge != "continue"):
+                yield " | " if i else ""
+                yield _Cell(tc, table).text
 
 
 def looks_like_html(text: str) -> bool:
