@@ -77,3 +77,20 @@ def test_progress_writes_whole_lines_for_a_log_file() -> None:
     assert len(lines) == 4 and "\r" not in out.getvalue()
     assert lines[-1].startswith("encoder t: 4/4 loss 0.2500") and "left" in lines[-1]
     json.dumps(lines)  # plain text, nothing a log viewer would choke on
+
+
+@pytest.mark.parametrize(("kind", "loader"), [("encoder", "load_encoder"), ("span-tagger", "load_span_tagger")])
+def test_corrupt_weights_are_an_error_naming_the_rebuild_not_a_silent_fallback(
+    cache: Path, kind: str, loader: str
+) -> None:
+    from jdgraph.trained import train
+
+    files = ["model/model.safetensors", "model/config.json"]
+    with artefacts.atomic_model_dir("m") as folder:
+        (folder / "model").mkdir()
+        (folder / "model/model.safetensors").write_bytes(b"\x00not safetensors")
+        (folder / "model/config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
+        artefacts.write_card(folder, {"model_id": "m", "kind": kind, "files": files, "threshold": 0.5,
+                                      "hyper_parameters": {}})  # fmt: skip
+    with pytest.raises(artefacts.ArtefactError, match=rf"'m' cannot be loaded.*python -m jdgraph.trained train {kind}"):
+        getattr(train, loader)("m")

@@ -1,0 +1,107 @@
+"""Dev figures of the trained components beside their baselines.
+
+Titles (``jobbert-titles-dev.csv``, 2,000 titles, Decorte et al.) against all 3,007 ESCO v1.1.1 occupations:
+top-1, top-5 and MRR (within the first 10) for
+- the "look the title up in the training file" baseline (``jobbert-titles-train.csv``);
+- a model ranking by label similarity alone: best cosine over preferred+alt labels, and preferred label alone;
+- the same model fused with the kNN vote of the training titles (fusion chosen on held-out TRAINING titles);
+for the bundled MiniLM and for each installed encoder.
+
+Spans (``skillspan-dev.jsonl``, 58 postings, SkillSpan, MIT): recall per type and overlap precision per half for the
+installed tagger, beside the ESCO-label dictionary baseline of ../shared/README.md.
+
+Embeddings are memoised on disk under the jdgraph cache (``bench/``), so a second run costs seconds.
+Run: ``python benchmarks/trained.py [--titles] [--spans] [--encoder ID] [--tagger ID]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from typing import Any
+
+from jdgraph.trained import artefacts, data
+from jdgraph.trained.encoder import (
+    MemoEncoder,
+    TitleRanker,
+    base_model_path,
+    load_sentence_model,
+    lookup_baseline,
+    rank_metrics,
+)
+from jdgraph.trained.evaluate import load_dev_titles
+from jdgraph.trained.train import choose_rank_params, measure_skillspan_dev, measure_titles_dev, split_titles
+
+DICTIONARY_BASELINE = {
+    "tech_skill_recall": 0.178, "tech_knowledge_recall": 0.323, "tech_precision": 0.492,
+    "house_skill_recall": 0.232, "house_knowledge_recall": 0.324, "house_precision": 0.412,
+}  # fmt: skip
+
+
+def _memo(model: Any, name: str) -> tuple[MemoEncoder, Any]:
+    memo = MemoEncoder(model)
+    path = artefacts.cache_dir() / "bench" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.npz"
+    memo.load(path)
+    return memo, path
+
+
+def titles_report(encoder_ids: list[str], seed: int = 13) -> dict[str, Any]:
+    titles = data.load_titles()
+    occupations = data.load_occupations()
+    dev = load_dev_titles()
+    out: dict[str, Any] = {"cases": len(dev)}
+    out["lookup_in_train"] = {k: round(v, 4) for k, v in rank_metrics(
+        lookup_baseline(titles, [t.title for t in dev]), [t.occupation_uri for t in dev]).items()}  # fmt: skip
+    known = [t for t in titles if t.occupation_uri in occupations]
+    fit, held = split_titles(known, 0.1, seed)
+    models: list[tuple[str, Any]] = [("base-minilm", str(base_model_path()))]
+    for model_id in encoder_ids:
+        folder, _card = artefacts.read_card(model_id, "encoder")
+        models.append((model_id, str(folder / "model")))
+    for name, path in models:
+        started = time.monotonic()
+        memo, memo_path = _memo(load_sentence_model(path), path)
+        ranker = TitleRanker(memo, occupations, fit)
+        params, held_metrics = choose_rank_params(ranker, held)
+        report = measure_titles_dev(memo, occupations, titles, params, label_vectors=ranker.label_vectors())
+        memo.save(memo_path)
+        held_rounded = {k: round(v, 4) for k, v in held_metrics.items()}
+        out[name] = {"held_out_train": held_rounded, "rank_params": params.__dict__, **report,
+                     "wall_s": round(time.monotonic() - started, 1)}  # fmt: skip
+    return out
+
+
+def spans_report(tagger_id: str) -> dict[str, Any]:
+    from jdgraph.trained.train import load_span_tagger
+
+    started = time.monotonic()
+    tagger = load_span_tagger(tagger_id)
+    return {"dictionary_baseline": DICTIONARY_BASELINE, tagger_id: measure_skillspan_dev(tagger),
+            "wall_s": round(time.monotonic() - started, 1)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--titles", action="store_true")
+    parser.add_argument("--spans", action="store_true")
+    parser.add_argument("--encoder", action="append", default=[], help="installed encoder id (repeatable)")
+    parser.add_argument("--tagger", default="span-tagger-minilm")
+    parser.add_argument("--threads", type=int)
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    both = not (args.titles or args.spans)
+    report: dict[str, Any] = {}
+    if args.titles or both:
+        report["titles-dev"] = titles_report(args.encoder)
+    if args.spans or both:
+        report["skillspan-dev"] = spans_report(args.tagger)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
