@@ -113,3 +113,13 @@ def test_training_is_seeded_and_reproducible() -> None:
     assert len(runs[0][0]) == 2
     assert runs[0][0] == runs[1][0]
     assert np.allclose(runs[0][1], runs[1][1], atol=1e-6)
+
+
+def test_a_step_budget_stops_training_and_ends_the_learning_rate_schedule_there() -> None:
+    titles = [TitleExample(f"Developer {i}", U + "dev", i) for i in range(4)]
+    titles += [TitleExample(f"Cook {i}", U + "cook", i) for i in range(4)]
+    pairs = build_pairs(titles, _occupations(), seed=5, use_alt_labels=False)
+    steps: list[tuple[int, int]] = []
+    train_encoder(pairs, EncoderParams(batch_size=2, max_steps=2, seed=5, max_seq_length=8),
+                  progress=lambda step, total, loss: steps.append((step, total)))  # fmt: skip
+    assert steps == [(1, 2), (2, 2)]

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--no-hard-negatives", action="store_true")
     train.add_argument("--no-alt-labels", action="store_true")
     train.add_argument("--limit", type=int, help="train on this many examples only (smoke runs)")
+    train.add_argument("--max-steps", type=int, help="encoder: stop after this many batches (seeded, reproducible)")
     train.add_argument("--no-dev", action="store_true", help="skip the dev measurement in the card")
     train.add_argument("--threads", type=int)
     sub.add_parser("list", help="trained models in the cache")
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             from jdgraph.trained.encoder import EncoderParams
             from jdgraph.trained.train import train_encoder_artefact
 
-            params = EncoderParams(seed=args.seed, hard_negatives=not args.no_hard_negatives)
+            params = EncoderParams(seed=args.seed, hard_negatives=not args.no_hard_negatives, max_steps=args.max_steps)
             for name in ("epochs", "lr", "batch_size"):
                 if getattr(args, name) is not None:
                     params = replace(params, **{name: getattr(args, name)})

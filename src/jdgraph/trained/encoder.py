@@ -41,6 +41,10 @@ def _offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its bars are carriage-return lines that garble a training log
 
 
 def load_sentence_model(path: Path | str) -> Any:
@@ -162,6 +166,7 @@ class EncoderParams:
     max_seq_length: int = 32
     hard_negatives: bool = True
     freeze_word_embeddings: bool = True
+    max_steps: int | None = None
     seed: int = 13
 
     def as_dict(self) -> dict[str, Any]:
@@ -197,6 +202,9 @@ def train_encoder(
     order = list(range(len(pairs)))
     steps_per_epoch = len(order) // params.batch_size  # the last partial batch is dropped: its negatives are few
     total = max(1, steps_per_epoch * params.epochs)
+    if params.max_steps:
+        # A step budget, not a time budget: the same seed then gives the same model on any machine.
+        total = min(total, params.max_steps)
     if params.freeze_word_embeddings:
         # Half of MiniLM's 22.7M parameters are the 30k-row word-piece table; titles touch a few hundred rows, and
         # AdamW's update of the whole table was a third of each step's time on 2 cores.
@@ -219,6 +227,8 @@ def train_encoder(
     for _ in range(params.epochs):
         rng.shuffle(order)
         for b in range(steps_per_epoch):
+            if step >= total:
+                break
             batch = [pairs[i] for i in order[b * params.batch_size : (b + 1) * params.batch_size]]
             n = len(batch)
             anchors = embed([p.anchor for p in batch])
