@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -301,3 +302,76 @@ def test_checkpoints_nothing_will_resume_are_reported_and_pruned(catalog) -> Non
     assert threads(kept.run_id) == 0 and threads(old) == 0
     assert threads(recent) > 0  # may still be resumed
     assert jdgraph.resume(recent).persistence[0].outcome == "saved"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"input_id": "id\ud800"}, "the input_id is not valid UTF-8 text"),
+        ({"input_id": "id\x00"}, "the input_id holds a NUL"),
+        ({"title": "Rust\x00Dev"}, "the title holds a NUL"),
+        ({"company": "Acme\x00"}, "the company holds a NUL"),
+        ({"metadata": {"k\udc00": 1}}, "key 'k\\\\udc00' of the metadata is not valid UTF-8"),
+        ({"metadata": {"seen": {1, 2}}}, r"metadata\['seen'\] is a set, which is not JSON"),
+    ],
+    ids=["surrogate input_id", "NUL input_id", "NUL title", "NUL company", "surrogate metadata key", "set metadata"],
+)
+def test_a_bad_field_is_an_input_error_before_anything_runs_or_is_written(catalog, fields, message) -> None:
+    """Through the Python API these passed every step and then failed with psycopg's InvalidTextRepresentation or
+    UntranslatableCharacter on the run's insert, or the checkpointer's 'not msgpack serializable' TypeError."""
+    run_id = str(uuid.uuid4())
+    with pytest.raises(InputError, match=message):
+        jdgraph.classify(_jd(uuid.uuid4().hex[:8]), run_id=run_id, **fields)
+    assert _counts_for(catalog, [run_id])["runs"] == 0
+    if _rows(catalog, "SELECT to_regclass('checkpoints') IS NOT NULL AS ok")[0]["ok"]:  # made by a durable run
+        assert _rows(catalog, "SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", run_id)[0]["n"] == 0
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"jd_text": 123}, "the job description must be a string, got int"),
+        ({"title": "Rust\x00Dev"}, "the title holds a NUL"),
+    ],
+    ids=["number as text", "NUL title"],
+)
+def test_the_graphs_input_edge_checks_every_field(catalog, state: dict[str, Any], message: str) -> None:
+    """As `langgraph dev` runs the graph: a NUL title failed the run's insert with psycopg's DataError, and a number
+    as the text with a TypeError; both are InputErrors of the first step now."""
+    from jdgraph.graph import graph
+    from jdgraph.graph.context import Context
+
+    with pytest.raises(InputError, match=message):
+        graph.invoke({"jd_text": _jd(uuid.uuid4().hex[:8]), **state}, context=Context.from_env())
+
+
+def test_a_postmaster_killed_mid_batch_gives_every_line_a_result_or_an_error_line(open_tmp: Path, tmp_path) -> None:
+    """kill -9 of the embedded server's postmaster during a --concurrency 4 batch ended it with psycopg_pool's
+    PoolTimeout (pruning a finished run's checkpoints) and a traceback: half the lines got no output line. Every line
+    now gets its result or its DatabaseError's line, in order, and the exit code says some failed. A home of its
+    own: the session's server must survive this test."""
+    home = open_tmp / "home"
+    env = {**os.environ, "JDGRAPH_HOME": str(home), "JDGRAPH_DB_SCHEMA": "jdgraph", "COLUMNS": "80"}
+    env.pop("DATABASE_URL", None)
+    tag = uuid.uuid4().hex[:8]
+    lines = [{"id": f"jd-{i}", "text": _jd(tag, i)} for i in range(16)]
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    cmd = [sys.executable, "-m", "jdgraph.cli", "classify", "--batch", str(batch), "--concurrency", "4"]
+    with (tmp_path / "stderr").open("w+") as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the server is up and serving: the first line is classified
+        postmaster = int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=600)
+        stderr.seek(0)
+        err = stderr.read()
+    out = [json.loads(x) for x in [first, *rest.splitlines()]]
+    assert proc.returncode == 1 and "Traceback" not in err, err[-3000:]
+    assert [o["id"] for o in out] == [x["id"] for x in lines]  # every line, in order
+    assert "result" in out[0]
+    failed = [o for o in out if "result" not in o]
+    # Each a DatabaseError's line: the operation that failed, or the server found gone ("cannot connect to PostgreSQL")
+    assert failed and all(re.search("database|PostgreSQL", o["error"]) for o in failed), failed
+    assert f"{len(failed)} of 16 lines failed" in err.replace("\n", " ")

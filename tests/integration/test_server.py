@@ -8,6 +8,7 @@ The server gets its own JDGRAPH_HOME, so that the embedded database has no other
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -40,6 +41,7 @@ def server(open_tmp_root: Path) -> Iterator[tuple[str, Path, subprocess.Popen[by
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
         "LANGSMITH_TRACING": "false",
         "JDGRAPH_DB_SCHEMA": "jdgraph",
+        "PYTHONUNBUFFERED": "1",  # its log is read while it starts (the port it took)
     }
     env.pop("DATABASE_URL", None)
     log = (home / "server.log").open("wb")
@@ -55,6 +57,12 @@ def server(open_tmp_root: Path) -> Iterator[tuple[str, Path, subprocess.Popen[by
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
+        # A port taken between free_port() and the server's bind is not an error to langgraph dev: it serves on
+        # another and says so in a warning, and /ok on the port asked for might be someone else's.
+        started = (home / "server.log").read_text("utf-8", "replace")
+        moved = re.search(r"Port \d+ is already in use, using port (\d+)", started)
+        if moved:
+            url = f"http://127.0.0.1:{moved.group(1)}"
         try:
             with urllib.request.urlopen(f"{url}/ok", timeout=2) as response:
                 if response.status == 200:
@@ -125,6 +133,27 @@ def test_a_bad_input_is_a_failed_run(server) -> None:  # type: ignore[no-untyped
     run = client.runs.create(thread["thread_id"], "jdgraph", input={"jd_text": "x", "run_id": "not-a-uuid"})
     client.runs.join(thread["thread_id"], run["run_id"])
     assert client.runs.get(thread["thread_id"], run["run_id"])["status"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ({"jd_text": 123}, "the job description must be a string, got int"),
+        ({"jd_text": RUST_JD, "title": "Rust\x00Dev"}, "the title holds a NUL character"),
+        ({"jd_text": "x", "run_id": "not-a-uuid"}, "run_id 'not-a-uuid' is not a UUID"),
+    ],
+    ids=["number as text", "NUL title", "bad run id"],
+)
+def test_a_bad_input_fails_the_run_and_the_client_sees_why(server, state, message) -> None:  # type: ignore[no-untyped-def]
+    """The client got "An internal error occurred" (the server shows only builtin errors' messages), or psycopg's
+    DataError / a TypeError for a NUL title or a number as the text; the message of jdgraph's InputError now."""
+    from langgraph_sdk import get_sync_client
+
+    client = get_sync_client(url=server[0])
+    with pytest.raises(Exception, match=re.escape(f"InputError: {message}")):  # the SDK raises the run's error
+        client.runs.wait(None, "jdgraph", input=state)
+    out = client.runs.wait(None, "jdgraph", input=state, raise_error=False)
+    assert out["__error__"]["error"] == "InputError" and message in out["__error__"]["message"], out
 
 
 def test_stopping_the_server_stops_its_embedded_database(server) -> None:  # type: ignore[no-untyped-def]

@@ -169,7 +169,7 @@ def test_a_nul_or_lone_surrogate_in_any_field_of_a_batch_line_fails_that_line_on
     for g in (got[0], got[5], got[7]):
         assert g["result"]["decision"]["chosen_role"]["slug"] == "registered-nurse"
     errors = {g["line"]: g["error"] for g in got if "error" in g}
-    assert errors[2] == "line 2: the title holds a NUL character (\\u0000), which text cannot hold"
+    assert errors[2] == "line 2: the title holds a NUL character (U+0000), which text cannot hold"
     assert errors[3] == "line 3: the id is not valid UTF-8 text (it holds a lone surrogate)"
     assert "company holds a NUL" in errors[4] and "id holds a NUL" in errors[5]
     assert "(missing 'text' or 'description')" in errors[7]

@@ -85,7 +85,7 @@ def _check_storable(value: str, name: str) -> None:
     """Text PostgreSQL can store: a NUL (UntranslatableCharacter) or a lone surrogate (InvalidTextRepresentation)
     failed the run's insert with a raw driver error, after every step had run."""
     if "\x00" in value:
-        raise InputError(f"the {name} holds a NUL character (\\u0000), which text cannot hold", field=name)
+        raise InputError(f"the {name} holds a NUL character (U+0000), which text cannot hold", field=name)
     if not is_unicode(value):
         raise InputError(f"the {name} is not valid UTF-8 text (it holds a lone surrogate)", field=name)
 
