@@ -32,7 +32,7 @@ from jdgraph.trained.encoder import (
     rank_metrics,
 )
 from jdgraph.trained.evaluate import load_dev_titles
-from jdgraph.trained.train import choose_rank_params, measure_skillspan_dev, measure_titles_dev, split_titles
+from jdgraph.trained.train import choose_rank_params, measure_titles_dev, split_titles
 
 DICTIONARY_BASELINE = {
     "tech_skill_recall": 0.178, "tech_knowledge_recall": 0.323, "tech_precision": 0.492,
@@ -73,13 +73,32 @@ def titles_report(encoder_ids: list[str], seed: int = 13) -> dict[str, Any]:
     return out
 
 
-def spans_report(tagger_id: str) -> dict[str, Any]:
-    from jdgraph.trained.train import load_span_tagger
+def spans_report(tagger_id: str, thresholds: list[float]) -> dict[str, Any]:
+    """The installed tagger at its card's threshold, then a threshold sweep: each threshold's figures on the
+    held-out TRAINING postings (where an operating point may be chosen) and on dev (which only reports)."""
+    from jdgraph.trained.evaluate import load_dev_postings, span_metrics
+    from jdgraph.trained.tagger import decode, token_probabilities
+    from jdgraph.trained.train import load_span_tagger, split_postings
 
     started = time.monotonic()
     tagger = load_span_tagger(tagger_id)
-    return {"dictionary_baseline": DICTIONARY_BASELINE, tagger_id: measure_skillspan_dev(tagger),
-            "wall_s": round(time.monotonic() - started, 1)}  # fmt: skip
+    _, card = artefacts.read_card(tagger_id, "span-tagger")
+    _, held = split_postings(data.load_skillspan(), 0.1, int(card["seed"]))
+    dev = load_dev_postings()
+    probs = {
+        name: [token_probabilities(tagger.tokenizer, tagger.model, p.text, tagger.params) for p in postings]
+        for name, postings in (("held_out_train", held), ("dev", dev))
+    }
+    sweep = []
+    for threshold in sorted({tagger.threshold, *thresholds}):
+        row: dict[str, Any] = {"threshold": threshold}
+        for name, postings in (("held_out_train", held), ("dev", dev)):
+            predicted = [decode(p.text, pr, off, threshold) for p, (pr, off) in zip(postings, probs[name], strict=True)]
+            row[name] = {k: round(v, 4) for k, v in span_metrics(postings, predicted).items()}
+        sweep.append(row)
+    at_card = next(r for r in sweep if r["threshold"] == tagger.threshold)
+    return {"dictionary_baseline": DICTIONARY_BASELINE, "card_threshold": tagger.threshold,
+            tagger_id: at_card["dev"], "sweep": sweep, "wall_s": round(time.monotonic() - started, 1)}  # fmt: skip
 
 
 def main() -> None:
@@ -88,6 +107,7 @@ def main() -> None:
     parser.add_argument("--spans", action="store_true")
     parser.add_argument("--encoder", action="append", default=[], help="installed encoder id (repeatable)")
     parser.add_argument("--tagger", default="span-tagger-minilm")
+    parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9", help="span tagger sweep")
     parser.add_argument("--threads", type=int)
     args = parser.parse_args()
     if args.threads:
@@ -99,7 +119,7 @@ def main() -> None:
     if args.titles or both:
         report["titles-dev"] = titles_report(args.encoder)
     if args.spans or both:
-        report["skillspan-dev"] = spans_report(args.tagger)
+        report["skillspan-dev"] = spans_report(args.tagger, [float(x) for x in args.thresholds.split(",")])
     print(json.dumps(report, indent=2))
 
 

@@ -34,14 +34,14 @@ def choose_rank_params(ranker: Any, held: Sequence[TitleExample]) -> tuple[Any, 
 
     vecs = encode(ranker.model, [t.title for t in held])
     expected = [t.occupation_uri for t in held]
-    sims, owners = ranker.neighbours(vecs, 40)
+    sims, owners = ranker.neighbours(vecs, 80)
     best: tuple[float, Any, dict[str, float]] = (-1.0, None, {})
     for preferred_only in (False, True):
         label = ranker.label_scores(vecs, preferred_only)
-        for k in (5, 10, 20, 40):
-            for temp in (0.02, 0.05, 0.1):
+        for k in (5, 10, 20, 40, 80):
+            for temp in (0.02, 0.05, 0.1, 0.2):
                 vote = ranker.vote_scores(sims, owners, k, temp)
-                for weight in (0.0, 0.25, 0.5, 1.0, 2.0):
+                for weight in (0.0, 0.25, 0.5, 1.0, 2.0, 4.0):
                     if weight == 0 and (k, temp) != (5, 0.02):
                         continue
                     params = RankParams(k=k, vote_weight=weight, vote_temperature=temp, preferred_only=preferred_only)
@@ -185,6 +185,16 @@ def _threads() -> int:
     return int(torch.get_num_threads())
 
 
+def split_postings(
+    postings: Sequence[data.Posting], holdout: float, seed: int
+) -> tuple[list[data.Posting], list[data.Posting]]:
+    """(fit, held out), seeded: the held-out postings choose the decoding threshold."""
+    order = list(range(len(postings)))
+    random.Random(seed).shuffle(order)
+    n_held = max(1, int(len(postings) * holdout))
+    return [postings[i] for i in sorted(order[n_held:])], [postings[i] for i in sorted(order[:n_held])]
+
+
 def choose_threshold(tagger: Any, held: Sequence[data.Posting]) -> tuple[float, dict[str, float]]:
     """The decoding threshold with the best overlap-F1 (recall of gold spans × precision of predicted spans) on
     held-out TRAINING postings, both halves pooled."""
@@ -226,12 +236,7 @@ def train_tagger_artefact(
 
     log = log or sys.stderr
     started = time.monotonic()
-    postings = data.load_skillspan()
-    order = list(range(len(postings)))
-    random.Random(params.seed).shuffle(order)
-    n_held = max(1, int(len(postings) * holdout))
-    held = [postings[i] for i in sorted(order[:n_held])]
-    fit = [postings[i] for i in sorted(order[n_held:])]
+    fit, held = split_postings(data.load_skillspan(), holdout, params.seed)
     if limit:
         fit = fit[:limit]
     print(f"span-tagger {model_id}: {len(fit)} postings to fit, {len(held)} held out", file=log, flush=True)
