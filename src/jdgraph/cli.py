@@ -870,15 +870,25 @@ def ui_cmd(
     reviewer: Annotated[
         str | None, typer.Option(help="Name recorded on decisions (env JDGRAPH_REVIEWER, else your login).")
     ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            metavar="NAME",
+            help="Another Host name the page answers to (a proxy's, a name for this machine); repeatable. "
+            "127.0.0.1, localhost, [::1] and a specific --host always are; other names get 400 (DNS rebinding).",
+        ),
+    ] = None,
     catalog: CatalogOption = None,
 ) -> None:
     """The review queue, run history and run pages in a browser."""
     import uvicorn
 
     from jdgraph.review_cli import reviewer_name
-    from jdgraph.ui.app import create_app
+    from jdgraph.ui.app import create_app, host_names
 
-    app_ = create_app(_catalog(catalog), reviewer=reviewer_name(reviewer))
+    hosts = host_names(host, allowed_host or [])
+    app_ = create_app(_catalog(catalog), reviewer=reviewer_name(reviewer), allowed_hosts=hosts)
     console.print(f"jdgraph ui on http://{host}:{port}/ (Ctrl-C stops it)", highlight=False)
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

@@ -8,12 +8,17 @@ Safety, since every page shows text that came from a JD:
   nothing.
 - Every form post carries a CSRF token (a double-submit cookie, SameSite=Strict) and must come from this origin
   (``Origin``/``Sec-Fetch-Site``); anything else is refused with 403 before it is read.
-- It binds to 127.0.0.1 unless told otherwise.
+- It binds to 127.0.0.1 unless told otherwise, and answers only requests addressed to this machine's own names
+  (``Host``: 127.0.0.1, localhost, [::1], the address it binds to, ``--allowed-host``): a page on another site whose
+  name the attacker re-points at 127.0.0.1 (DNS rebinding) is same-origin to the browser, and is refused with 400.
+- Every query parameter is checked (a NUL, a lone surrogate, too long): a 400 page saying so, not a 500.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -22,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -30,6 +36,7 @@ from jdgraph.catalog.queries import Catalog
 from jdgraph.catalog.review import KINDS, STATUSES
 from jdgraph.errors import InputError, JdgraphError, NotFoundError
 from jdgraph.graph.schemas import ClassificationResult
+from jdgraph.graph.text import is_unicode
 from jdgraph.runview import (
     RunPage,
     clip,
@@ -79,8 +86,51 @@ def _same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host")
 
 
-def create_app(catalog: Catalog, *, reviewer: str) -> Starlette:
-    """The web app over one open catalog. ``reviewer`` is recorded on decisions unless the form names one."""
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_HOST_NAME = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]*[a-z0-9])?)(:[0-9]{1,5})?")
+_ANY_ADDRESS = ("0.0.0.0", "[::]", "")
+
+
+def host_names(bind: str = "127.0.0.1", extra: Sequence[str] = ()) -> list[str]:
+    """The ``Host`` names the page answers to (any port): the loopback names, the address it binds to when that is a
+    specific one (not 0.0.0.0 or ::, which name no host), and ``extra`` (``--allowed-host``, e.g. a proxy's name).
+    A name that is not a host name (or address, with or without a port) is an InputError."""
+    names = list(LOOPBACK_HOSTS)
+    for value in (bind, *extra):
+        name = value.strip().lower()
+        if name.count(":") > 1 and not name.startswith("["):
+            name = f"[{name}]"  # an IPv6 address, as a Host header writes it
+        match = _HOST_NAME.fullmatch(name)
+        if match is None:
+            raise InputError(f"{value!r} is not a host name or address", field="allowed_host")
+        if match.group(1) not in _ANY_ADDRESS and match.group(1) not in names:
+            names.append(match.group(1))
+    return names
+
+
+MAX_QUERY_CHARS = 2_000
+
+
+def _bad_query(request: Request) -> str | None:
+    """What is wrong with the address's path or query parameters, in words, or None. A NUL reached PostgreSQL and
+    answered 500; every parameter is checked here, before any handler reads it."""
+    checks = [("address", request.url.path)]
+    for key, value in request.query_params.multi_items():
+        label = "search text" if key == "q" else f"parameter {key!r}"
+        checks += [(f"parameter name {key!r}", key), (label, value)]
+    for label, text in checks:
+        if "\x00" in text:
+            return f"The {label} holds a NUL character (%00), which it cannot hold: remove it and try again."
+        if not is_unicode(text):
+            return f"The {label} is not valid UTF-8 text (it holds a lone surrogate)."
+        if len(text) > MAX_QUERY_CHARS:
+            return f"The {label} is {len(text):,} characters long; the limit is {MAX_QUERY_CHARS:,}."
+    return None
+
+
+def create_app(catalog: Catalog, *, reviewer: str, allowed_hosts: Sequence[str] | None = None) -> Starlette:
+    """The web app over one open catalog. ``reviewer`` is recorded on decisions unless the form names one.
+    ``allowed_hosts``: the Host names it answers to (default: the loopback names; see host_names)."""
 
     def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = _templates.get_template(name).render(
@@ -202,6 +252,12 @@ def create_app(catalog: Catalog, *, reviewer: str) -> Starlette:
         request.state.csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         return await call_next(request)
 
+    async def check_query(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        problem = _bad_query(request)
+        if problem is not None:
+            return render(request, "error.html", status_code=400, message=problem)
+        return await call_next(request)
+
     routes = [
         Route("/", index),
         Route("/review", review_list),
@@ -213,6 +269,12 @@ def create_app(catalog: Catalog, *, reviewer: str) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BaseHTTPMiddleware, dispatch=add_csrf), Middleware(SecurityHeaders)],
+        middleware=[
+            # First (outermost): a request under a name that is not this machine's gets no page and no CSRF cookie.
+            Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or host_names())),
+            Middleware(BaseHTTPMiddleware, dispatch=add_csrf),
+            Middleware(SecurityHeaders),
+            Middleware(BaseHTTPMiddleware, dispatch=check_query),
+        ],
         exception_handlers={JdgraphError: on_error, PermissionError: on_error},
     )
