@@ -21,7 +21,7 @@ _savers: dict[tuple[str, str], Any] = {}
 
 def postgres_checkpointer(db: Database) -> Any:
     """A ``PostgresSaver`` in the catalog's schema, set up once per process and schema."""
-    from langgraph.checkpoint.postgres import PostgresSaver
+    from langgraph.checkpoint.postgres import PostgresSaver  # deferred: 0.5 s to import; only checkpointing needs it
 
     with _lock:
         key = (db.url, db.schema)

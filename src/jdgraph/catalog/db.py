@@ -88,6 +88,7 @@ def _password_of(url: str) -> str | None:
 
 def start_embedded_server(home: Path | None = None) -> str:
     """Start (or join) the embedded PostgreSQL in ``home`` (``$JDGRAPH_HOME``) and return its connection string."""
+    # deferred: only a database without DATABASE_URL needs the embedded server (pgserver, psutil, filelock)
     from jdgraph.catalog.embedded import start_embedded_server as start
 
     return start(home or jdgraph_home())

