@@ -101,6 +101,44 @@ def spans_report(tagger_id: str, thresholds: list[float]) -> dict[str, Any]:
             tagger_id: at_card["dev"], "sweep": sweep, "wall_s": round(time.monotonic() - started, 1)}  # fmt: skip
 
 
+def int8_report(encoder_id: str | None, seed: int = 13) -> dict[str, Any]:
+    """Dynamic int8 quantisation of the encoder's Linear layers (torch, no extra dependency): the share of titles-dev
+    top-1 decisions (fused ranking) that stay identical, and the size of the int8 weights. A stand-in for the int8
+    ONNX export until onnxruntime is a dependency: both quantise the same matrices the same way (per-row scales)."""
+    import io
+
+    import numpy as np
+    import torch
+
+    path = str(base_model_path())
+    if encoder_id:
+        folder, _card = artefacts.read_card(encoder_id, "encoder")
+        path = str(folder / "model")
+    titles, occupations, dev = data.load_titles(), data.load_occupations(), load_dev_titles()
+    known = [t for t in titles if t.occupation_uri in occupations]
+    fit, held = split_titles(known, 0.1, seed)
+    fp32, memo_path = _memo(load_sentence_model(path), path)
+    ranker = TitleRanker(fp32, occupations, fit)
+    params, _ = choose_rank_params(ranker, held)
+    full = TitleRanker(fp32, occupations, titles, label_vectors=ranker.label_vectors())
+    fp32.save(memo_path)
+    model = load_sentence_model(path)
+    qmodel = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    buffer = io.BytesIO()
+    torch.save(qmodel.state_dict(), buffer)
+    int8 = MemoEncoder(qmodel)
+    qranker = TitleRanker(int8, occupations, titles)
+    queries = [t.title for t in dev]
+    a = np.argmax(full.scores(fp32.encode(queries), params), axis=1)
+    b = np.argmax(qranker.scores(int8.encode(queries), params), axis=1)
+    expected = [t.occupation_uri for t in dev]
+    order = np.argsort(-qranker.scores(int8.encode(queries), params), axis=1)[:, :10]
+    return {"model": encoder_id or "base-minilm", "top1_identical": round(float((a == b).mean()), 4),
+            "int8_fused": {k: round(v, 4) for k, v in rank_metrics(
+                [[qranker.uris[j] for j in r] for r in order], expected).items()},
+            "int8_state_dict_bytes": buffer.tell()}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--titles", action="store_true")
@@ -108,12 +146,16 @@ def main() -> None:
     parser.add_argument("--encoder", action="append", default=[], help="installed encoder id (repeatable)")
     parser.add_argument("--tagger", default="span-tagger-minilm")
     parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8,0.9", help="span tagger sweep")
+    parser.add_argument("--int8", action="store_true", help="int8 agreement of the (first --encoder or base) model")
     parser.add_argument("--threads", type=int)
     args = parser.parse_args()
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.int8:
+        print(json.dumps(int8_report(args.encoder[0] if args.encoder else None), indent=2))
+        return
     both = not (args.titles or args.spans)
     report: dict[str, Any] = {}
     if args.titles or both:
