@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from jdgraph.catalog.registry import get_catalog
-from jdgraph.scoring import ScoringParams, search_roles
+from jdgraph.matching.roles import ScoringParams, search_roles
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:

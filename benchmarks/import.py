@@ -107,7 +107,7 @@ def run_one(source: str, path: Path, only: list[str]) -> dict[str, object]:
 
 def _lookups(catalog: object) -> dict[str, object]:
     from jdgraph.graph.parse import CatalogIndex
-    from jdgraph.scoring import ScoringParams, search_roles
+    from jdgraph.matching.roles import ScoringParams, search_roles
 
     cat = catalog  # type: ignore[assignment]
     with cat.db.connection() as conn:  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return ClassificationResult
     if name == "Context":
-        from jdgraph.graph.context import Context
+        from jdgraph.context import Context
 
         return Context
     raise AttributeError(name)

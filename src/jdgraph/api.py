@@ -10,10 +10,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from jdgraph.errors import ConfigError, DatabaseError, JdgraphError
-from jdgraph.graph.context import Context
-from jdgraph.graph.identity import batch_run_id, content_key, input_hash
+from jdgraph.catalog.checkpoints import checkpoint_errors, postgres_checkpointer
+from jdgraph.catalog.registry import get_catalog
+from jdgraph.context import Context
+from jdgraph.errors import ConfigError, DatabaseError, JdgraphError, NotFoundError
+from jdgraph.graph.builder import builder, graph
+from jdgraph.graph.identity import batch_run_id, content_key, input_hash, run_id_of
 from jdgraph.graph.schemas import ClassificationResult
+from jdgraph.graph.sections import responsibility_sentences, texts_to_embed
 from jdgraph.graph.state import InputState
 from jdgraph.graph.text import check_field, check_input, normalise_text
 
@@ -23,11 +27,18 @@ killed mid-run (``os._exit`` inside persist, in the fault tests) sometimes left 
 reads as finished (no next step), and the run could not be resumed; the cost is one awaited write per step."""
 
 
+def run_context(**context: Any) -> Context:
+    """A run's :class:`Context` (``context`` overrides, then the environment, then defaults) with its catalog open:
+    the ``catalog_reader`` given, else the process's open catalog named by ``catalog`` (opened on first use). The
+    API and the server entry are the only places that open resources; nodes and tools read them from here."""
+    ctx = Context.from_env(**context)
+    if ctx.catalog_reader is None:
+        ctx.catalog_reader = get_catalog(ctx.catalog)
+    return ctx
+
+
 def compiled_graph(*, durable: bool, ctx: Context) -> Any:
     """The graph; durable runs get a checkpointer in the run's catalog schema."""
-    from jdgraph.catalog.checkpoints import postgres_checkpointer
-    from jdgraph.graph.builder import builder, graph
-
     if not durable:
         return graph
     return builder.compile(name="jdgraph", checkpointer=postgres_checkpointer(ctx.resolve_catalog().db))
@@ -50,14 +61,12 @@ def classify(
     ``run_id`` makes the run idempotent (a second call with it writes nothing twice; with another text it is an
     InputError); ``input_id`` is the caller's id for the input, stored on the run (default: a hash of the text and
     options)."""
-    from jdgraph.catalog.checkpoints import checkpoint_errors
-    from jdgraph.graph.nodes import run_id_of
 
     # Every field is checked before anything runs or is written: a bad one is an InputError naming it.
     state = InputState(
         jd_text=check_input(text), title=title, company=company, metadata=metadata or {}, input_id=input_id or ""
     ).checked()
-    ctx = Context.from_env(**context)
+    ctx = run_context(**context)
     given_run_id = bool(run_id)
     state.run_id = run_id = run_id_of(run_id)  # a bad id is an InputError, before anything runs
     if given_run_id and ctx.persist:
@@ -75,7 +84,6 @@ def classify(
 def _prune_checkpoints(app: Any, run_id: str, ctx: Context) -> None:
     """A finished run's checkpoints are only good for resuming it, which it no longer needs: without this they
     grew without bound (60 MB for ~700 runs). A run that failed keeps its checkpoints, so it can be resumed."""
-    from jdgraph.catalog.checkpoints import checkpoint_errors
 
     if app.checkpointer is not None and not ctx.keep_checkpoints:
         # The run is saved: a database that fails now (a killed server: PoolTimeout) must not turn it into an
@@ -86,11 +94,9 @@ def _prune_checkpoints(app: Any, run_id: str, ctx: Context) -> None:
 
 def resume(run_id: str, **context: Any) -> ClassificationResult:
     """Continue a checkpointed run from its last completed node (after a crash or an interrupt)."""
-    from jdgraph.errors import NotFoundError
-    from jdgraph.graph.nodes import run_id_of
 
     run_id = run_id_of(run_id)
-    result = _continue(run_id, Context.from_env(**context))
+    result = _continue(run_id, run_context(**context))
     if result is None:
         # Nothing to continue: never started here, or finished (a finished run's checkpoints are pruned).
         raise NotFoundError(f"no unfinished run {run_id} to resume", kind="run", key=run_id)
@@ -99,7 +105,6 @@ def resume(run_id: str, **context: Any) -> ClassificationResult:
 
 def _continue(run_id: str, ctx: Context) -> ClassificationResult | None:
     """The run continued from its last checkpoint, or None when it has no step left to run."""
-    from jdgraph.catalog.checkpoints import checkpoint_errors
 
     app = compiled_graph(durable=True, ctx=ctx)
     config = {"configurable": {"thread_id": run_id}}
@@ -146,7 +151,8 @@ def classify_many(
     a killed batch again writes nothing twice. With ``resume``, items saved before are not run again (their stored
     results are yielded) and items cut off mid-run continue from their last checkpoint.
     """
-    ctx = Context.from_env(**context)
+    ctx = run_context(**context)
+    context = {**context, "catalog_reader": ctx.catalog_reader}  # each run reads the catalog opened here
 
     def run_id_for(item: BatchItem) -> str | None:
         """The item's run id; None for an item that will fail its own run with a clear error (a lone surrogate in
@@ -220,8 +226,6 @@ def _windows(items: Iterable[BatchItem], size: int) -> Iterator[list[BatchItem]]
 def _embed_window(chunk: list[BatchItem], ctx: Context) -> None:
     """Warm the embedding cache with every sentence the window's runs will embed (bad inputs are left to the run,
     which reports them)."""
-    from jdgraph.graph.nodes import responsibility_sentences, texts_to_embed
-    from jdgraph.graph.text import normalise_text
 
     texts: list[str] = []
     for item in chunk:

@@ -346,8 +346,8 @@ def catalog_stats(
 
 
 def _search(catalog: Any, kind: str, query: str, top: int) -> list[dict[str, Any]]:
-    from jdgraph.graph.context import Context
-    from jdgraph.scoring import search_roles
+    from jdgraph.context import Context
+    from jdgraph.matching.roles import search_roles
 
     if kind == "skill":
         return [

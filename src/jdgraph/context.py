@@ -3,7 +3,7 @@
 Precedence: an explicit field value > the field's environment variable (its UPPER_CASE name, or the ``env`` its
 metadata names) > ``JDGRAPH_MODEL`` (model fields only) > the default. With no model configured every LLM step
 uses its deterministic implementation. Every threshold and weight the graph uses is a field here (the eval
-runner's ``--set FIELD=VALUE`` sets them too); the role-scoring ones reach :mod:`jdgraph.scoring` through
+runner's ``--set FIELD=VALUE`` sets them too); the role-scoring ones reach :mod:`jdgraph.matching.roles` through
 :meth:`Context.scoring`.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from jdgraph.errors import ConfigError
-from jdgraph.scoring import ScoringParams
+from jdgraph.matching.roles import ScoringParams
 from jdgraph.settings import env_value
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class Context:
     )
     catalog_reader: Any = field(
         default=None,
-        metadata={"description": "an open catalog object to use instead of the named one (tests, services)"},
+        metadata={"description": "the open catalog the run reads (set by the API or the server from `catalog`)"},
     )
     parse_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     extract_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
@@ -142,13 +142,17 @@ class Context:
         )
 
     def resolve_catalog(self) -> Catalog:
-        """The catalog this run reads: ``catalog_reader`` when given, else the process's open catalog named by
-        ``catalog`` (opened on first use)."""
-        if self.catalog_reader is not None:
-            return self.catalog_reader
-        from jdgraph.catalog.registry import get_catalog
-
-        return get_catalog(self.catalog)
+        """The catalog this run reads: ``catalog_reader``, which whoever starts the run puts in its context
+        (:mod:`jdgraph.api` and the server entry :mod:`jdgraph.server` open the one ``catalog`` names). Nodes and
+        tools never open one themselves: a process-wide fallback hid which catalog a run read."""
+        if self.catalog_reader is None:
+            raise ConfigError(
+                f"this run's context has no catalog: pass an open one, e.g. "
+                f"graph.invoke(..., context=Context(catalog_reader=get_catalog({self.catalog!r}))) with get_catalog "
+                "from jdgraph.catalog.registry, or classify through jdgraph.classify, which opens the named catalog",
+                setting="catalog_reader",
+            )
+        return self.catalog_reader
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Context:

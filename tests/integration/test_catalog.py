@@ -8,7 +8,7 @@ from jdgraph.catalog.importers.starter import StarterImporter
 from jdgraph.catalog.migrations import migrate, schema_version
 from jdgraph.catalog.writer import CatalogWriter
 from jdgraph.errors import EmbeddingMismatchError, InputError, NotFoundError
-from jdgraph.scoring import ScoringParams, roles_for_skills, search_roles
+from jdgraph.matching.roles import ScoringParams, roles_for_skills, search_roles
 
 pytestmark = pytest.mark.integration
 

@@ -115,7 +115,7 @@ def match_then_die(state, runtime):
     os._exit(18)  # after match ran, before its checkpoint or decide
 nodes.match = match_then_die
 import jdgraph
-from jdgraph.graph.context import Context
+from jdgraph.context import Context
 jdgraph.classify(open(sys.argv[1]).read(), run_id=sys.argv[2])
 """
 
@@ -261,8 +261,8 @@ def test_checkpoints_nothing_will_resume_are_reported_and_pruned(catalog) -> Non
     keep_checkpoints: `db status` counts them and `db prune-checkpoints` deletes them, sparing a recent unfinished
     run (it may still be resumed)."""
     from jdgraph.catalog.checkpoints import postgres_checkpointer
+    from jdgraph.context import Context
     from jdgraph.graph.builder import builder
-    from jdgraph.graph.context import Context
     from jdgraph.graph.state import InputState
 
     kept = jdgraph.classify(_jd(uuid.uuid4().hex[:8]), run_id=str(uuid.uuid4()), keep_checkpoints=True)
@@ -338,8 +338,8 @@ def test_a_bad_field_is_an_input_error_before_anything_runs_or_is_written(catalo
 def test_the_graphs_input_edge_checks_every_field(catalog, state: dict[str, Any], message: str) -> None:
     """As `langgraph dev` runs the graph: a NUL title failed the run's insert with psycopg's DataError, and a number
     as the text with a TypeError; both are InputErrors of the first step now."""
+    from jdgraph.context import Context
     from jdgraph.graph import graph
-    from jdgraph.graph.context import Context
 
     with pytest.raises(InputError, match=message):
         graph.invoke({"jd_text": _jd(uuid.uuid4().hex[:8]), **state}, context=Context.from_env())

@@ -148,12 +148,11 @@ def test_eight_concurrent_runs_leave_centroid_exact(catalog) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda i: _run(NURSE_JD + f"Reference: ICU-{i:03d}\n"), range(8)))
     assert all(r.decision.chosen_role.slug == slug for r in results)
-    from jdgraph.graph.persist import responsibility_for_kras  # the same vector every run adds
-    from jdgraph.graph.state import State
+    from jdgraph.graph.sections import kra_bullets, responsibility_sentences  # the same vector every run adds
     from jdgraph.graph.text import normalise_text
 
-    state = State(jd_text=NURSE_JD, text=normalise_text(NURSE_JD))
-    x = catalog.embeddings.embed_array([s.text for s in responsibility_for_kras(state)]).mean(axis=0)
+    bullets = kra_bullets(responsibility_sentences(normalise_text(NURSE_JD)))
+    x = catalog.embeddings.embed_array([s.text for s in bullets]).mean(axis=0)
     x /= np.linalg.norm(x)
     with catalog.db.connection() as conn:
         row = conn.execute("SELECT centroid, centroid_n FROM roles WHERE slug = %s", (slug,)).fetchone()
@@ -238,14 +237,16 @@ def test_prompt_injection_cannot_add_catalog_entries(catalog) -> None:
 
 def test_interrupted_run_resumes_from_checkpoint(catalog) -> None:
     from jdgraph.catalog.checkpoints import postgres_checkpointer
+    from jdgraph.context import Context
     from jdgraph.graph.builder import builder
-    from jdgraph.graph.context import Context
     from jdgraph.graph.state import InputState
 
     run_id = str(uuid.uuid4())
     interrupted = builder.compile(checkpointer=postgres_checkpointer(catalog.db), interrupt_before=["persist"])
     config = {"configurable": {"thread_id": run_id}}
-    interrupted.invoke(InputState(jd_text=NURSE_JD, run_id=run_id), config=config, context=Context())
+    interrupted.invoke(
+        InputState(jd_text=NURSE_JD, run_id=run_id), config=config, context=Context(catalog_reader=catalog)
+    )
     snapshot = interrupted.get_state(config)
     assert snapshot.next == ("persist",)  # stopped between nodes, before anything was written
     with catalog.db.connection() as conn:
@@ -284,10 +285,11 @@ def test_alias_phrases_are_found_across_separators_and_verb_forms(catalog) -> No
 
 
 def test_graph_invoked_with_the_default_input_gets_a_fresh_run_id_and_persists(catalog) -> None:
+    from jdgraph.context import Context
     from jdgraph.graph.builder import graph
-    from jdgraph.graph.context import Context
 
-    out = graph.invoke({"jd_text": NURSE_JD}, context=Context())  # as `langgraph dev` runs it: no run_id
+    # As `langgraph dev` runs it (no run_id), with the catalog its server entry opens.
+    out = graph.invoke({"jd_text": NURSE_JD}, context=Context(catalog_reader=catalog))
     run_id = out["result"]["run_id"]
     assert str(uuid.UUID(run_id)) == run_id
     assert out["result"]["persistence"][0] == {"item": run_id, "kind": "run", "outcome": "saved"}
@@ -295,8 +297,8 @@ def test_graph_invoked_with_the_default_input_gets_a_fresh_run_id_and_persists(c
 
 
 def test_a_run_id_that_is_not_a_uuid_is_an_input_error(catalog) -> None:
+    from jdgraph.context import Context
     from jdgraph.graph.builder import graph
-    from jdgraph.graph.context import Context
 
     with pytest.raises(InputError, match="not a UUID"):
         graph.invoke({"jd_text": NURSE_JD, "run_id": "not-a-uuid"}, context=Context(persist=False))

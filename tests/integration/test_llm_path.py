@@ -150,8 +150,8 @@ def test_adjudicator_llm_calls_tools_and_decides(catalog, stub: StubOpenAI) -> N
 
 
 def test_streaming_messages_mode_goes_through_the_stub(catalog, stub: StubOpenAI) -> None:
+    from jdgraph.context import Context
     from jdgraph.graph.builder import graph
-    from jdgraph.graph.context import Context
     from jdgraph.graph.state import InputState
 
     stub.default = {"json": PARSED}
@@ -159,7 +159,7 @@ def test_streaming_messages_mode_goes_through_the_stub(catalog, stub: StubOpenAI
         graph.stream(
             InputState(jd_text=NURSE_JD, run_id=str(uuid.uuid4())),
             stream_mode="messages",
-            context=Context(parse_model="openai:gpt-4.1-mini", persist=False),
+            context=Context(parse_model="openai:gpt-4.1-mini", persist=False, catalog_reader=catalog),
         )
     )
     assert any(r.get("stream") for r in stub.requests)

@@ -97,14 +97,14 @@ class CatalogMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 3))
     def interrupt_before_persist_then_resume(self, i: int) -> None:
         from jdgraph.catalog.checkpoints import postgres_checkpointer
+        from jdgraph.context import Context
         from jdgraph.graph.builder import builder
-        from jdgraph.graph.context import Context
         from jdgraph.graph.state import InputState
 
         run_id = str(uuid.uuid4())
         app = builder.compile(checkpointer=postgres_checkpointer(self.catalog.db), interrupt_before=["persist"])
         app.invoke(InputState(jd_text=self.texts[i], run_id=run_id), {"configurable": {"thread_id": run_id}},
-                   context=Context.from_env())  # fmt: skip
+                   context=Context.from_env(catalog_reader=self.catalog))  # fmt: skip
         self._record(i, jdgraph.resume(run_id))
         self.seen["resumed"] += 1
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jdgraph.tools import CATALOG_TOOLS, lookup_skill, roles_for_skills, search_roles, skill_dimensions
+from jdgraph.context import Context
+from jdgraph.errors import ConfigError
+from jdgraph.tools import CATALOG_TOOLS, lookup_skill, roles_for_skills, search_roles, skill_dimensions, tool_config
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +32,23 @@ def test_tools_are_langchain_tools_with_schemas(catalog) -> None:
 
 
 def test_lookup_skill_tool_returns_pydantic_match(catalog) -> None:
-    match = lookup_skill.invoke({"term": "Multi-threading"})
+    match = lookup_skill.invoke({"term": "Multi-threading"}, config=tool_config(Context(catalog_reader=catalog)))
     assert match.skill.slug == "multithreading" and match.match_via == "normalized"
 
 
 def test_search_roles_and_overlap_tools(catalog) -> None:
-    roles = search_roles.invoke({"title_or_text": "Registered Nurse", "k": 3})
+    config = tool_config(Context(catalog_reader=catalog))
+    roles = search_roles.invoke({"title_or_text": "Registered Nurse", "k": 3}, config=config)
     assert roles[0].slug == "registered-nurse"
-    overlap = roles_for_skills.invoke({"skills": ["patient-care", "medication-administration"]})
+    overlap = roles_for_skills.invoke({"skills": ["patient-care", "medication-administration"]}, config=config)
     assert overlap[0].role.slug == "registered-nurse"
-    assert {d.slug for d in skill_dimensions.invoke({"skill": "unit-testing"})} == {"software-testing"}
+    assert {d.slug for d in skill_dimensions.invoke({"skill": "unit-testing"}, config=config)} == {"software-testing"}
+
+
+def test_a_tool_outside_a_run_says_how_to_give_it_a_catalog() -> None:
+    """Tools never open a catalog themselves (the registry fallback hid which one a call read)."""
+    with pytest.raises(ConfigError, match="tool_config"):
+        lookup_skill.invoke({"term": "Rust"})
 
 
 def _cli(catalog, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jdgraph.context import Context
 from jdgraph.errors import InputError
-from jdgraph.graph.context import Context
 from jdgraph.graph.identity import batch_run_id, content_key, input_hash
 from jdgraph.graph.text import MAX_JD_CHARS, check_field, check_input, normalise_text, sentences
 

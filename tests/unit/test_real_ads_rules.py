@@ -11,10 +11,10 @@ import pytest
 from jdgraph.evals.calibration import CalibrationPoint, fit_confidence
 from jdgraph.evals.dev import DevCase, case_correct, expected_calibration_error, fixed_slice, reliability_bins
 from jdgraph.graph.extract import Mention, _listed_together, _not_a_term, _term_mentions
-from jdgraph.graph.nodes import adjudicate_by_rules
 from jdgraph.graph.parse import lexical_match_case
 from jdgraph.graph.text import Sentence
-from jdgraph.scoring import RoleSignal, ScoringParams, confidence_from, skill_idf, skill_overlap
+from jdgraph.matching.adjudication import adjudicate_by_rules
+from jdgraph.matching.roles import RoleSignal, ScoringParams, confidence_from, skill_idf, skill_overlap
 
 
 def test_idf_makes_a_skill_every_role_lists_worth_little() -> None:

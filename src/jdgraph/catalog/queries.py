@@ -1,7 +1,7 @@
 """Catalog reads: plain parameterised SQL over one catalog's schema, returning pydantic models.
 
 :class:`Catalog` bundles a catalog's database and its (cached) embedder. It reads; it does not score: how role
-signals are fused lives in :mod:`jdgraph.scoring`, used by the graph and the tools alike. Writes go through
+signals are fused lives in :mod:`jdgraph.matching.roles`, used by the graph and the tools alike. Writes go through
 :class:`jdgraph.catalog.writer.CatalogWriter` (imports) and :class:`jdgraph.catalog.runs.RunStore` (runs).
 Which catalog a name means is :mod:`jdgraph.catalog.registry`'s business.
 """
@@ -304,7 +304,7 @@ class Catalog:
 
     def role_title_hits(self, titles: Sequence[str], *, k: int = 10) -> list[TitleHit]:
         """Title aliases close to each title: every alias whose normalised form equals the title (similarity 1.0),
-        and the ``3k`` nearest alias embeddings of each title. Scoring them is :mod:`jdgraph.scoring`'s."""
+        and the ``3k`` nearest alias embeddings of each title. Scoring them is :mod:`jdgraph.matching.roles`'s."""
         titles = [t for t in titles if t and t.strip()]
         if not titles:
             return []

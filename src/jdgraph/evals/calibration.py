@@ -1,7 +1,7 @@
 """Fitting the role confidence to labelled ads, and measuring how well it is calibrated.
 
-The chosen role's confidence is :func:`jdgraph.scoring.confidence_from` of the fused score and the margin over the
-runner-up, times ``adjudicated_confidence_factor`` when the choice was contested. Its three constants (centre,
+The chosen role's confidence is :func:`jdgraph.matching.roles.confidence_from` of the fused score and the margin over
+the runner-up, times ``adjudicated_confidence_factor`` when the choice was contested. Its three constants (centre,
 slope, full margin) are fitted here by minimising the log loss of "the chosen role is the labelled one" over a
 grid; the expected calibration error is reported in-sample and out of fold (k-fold cross-validation), the honest
 estimate for ads the fit has not seen.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from jdgraph.evals.dev import DevCase, case_correct, expected_calibration_error
-from jdgraph.scoring import ScoringParams, confidence_curve, confidence_from
+from jdgraph.matching.roles import ScoringParams, confidence_curve, confidence_from
 
 CENTERS = np.round(np.arange(0.20, 0.70, 0.01), 2)
 SLOPES = np.arange(2.0, 31.0, 1.0)

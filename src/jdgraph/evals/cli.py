@@ -37,7 +37,7 @@ def dev_suite_available(catalog: str = "esco") -> bool:
 def _context_overrides(pairs: list[str]) -> dict[str, Any]:
     from dataclasses import fields
 
-    from jdgraph.graph.context import Context, _coerce
+    from jdgraph.context import Context, _coerce
 
     known = {f.name: f for f in fields(Context)}
     out: dict[str, Any] = {}
@@ -278,9 +278,9 @@ def eval_calibrate(
 ) -> None:
     """Fit the role confidence (centre, slope, full margin) to SUITE's labels and print the settings, with the
     expected calibration error before, after, and out of fold (the estimate for ads the fit has not seen)."""
+    from jdgraph.context import Context
     from jdgraph.evals.calibration import fit_confidence, points_from_cases
     from jdgraph.evals.dev import run_dev_suite
-    from jdgraph.graph.context import Context
 
     if suite != "hahu-dev":
         raise InputError(f"calibrate needs a suite of whole ads with labelled roles (hahu-dev), not {suite!r}")

@@ -211,8 +211,8 @@ def run_titles(
     catalog_name: str, limit: int | None, context: dict[str, Any], ci_slice: bool = False
 ) -> tuple[list[DevCase], dict[str, float]]:
     from jdgraph.catalog.registry import get_catalog
-    from jdgraph.graph.context import Context
-    from jdgraph.scoring import search_roles
+    from jdgraph.context import Context
+    from jdgraph.matching.roles import search_roles
 
     catalog = get_catalog(catalog_name)
     params = Context.from_env(**{**context, "catalog": catalog_name}).scoring()
@@ -335,7 +335,7 @@ def run_dev_suite(
     ci_slice: bool = False,
 ) -> DevRun:
     """Run one dev suite (its fixed CI slice with ``ci_slice``); ``context`` overrides
-    :class:`jdgraph.graph.context.Context` fields."""
+    :class:`jdgraph.context.Context` fields."""
     from jdgraph.catalog.registry import get_catalog
 
     if suite not in DEV_SUITES:

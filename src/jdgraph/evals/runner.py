@@ -24,11 +24,11 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from jdgraph.api import BatchItem, classify_many
+from jdgraph.context import Context
 from jdgraph.errors import ConfigError, InputError
 from jdgraph.evals.cassettes import NO_RECORDING, CassetteServer
 from jdgraph.evals.goldens import Expected, Suite
 from jdgraph.evals.metrics import METRICS, CaseOutput, CaseScore, score_case
-from jdgraph.graph.context import Context
 from jdgraph.graph.llm import make_chat_model
 from jdgraph.prompts import load_prompt
 from jdgraph.settings import local_model_base_url

@@ -9,15 +9,14 @@ from typing import Literal
 
 from langgraph.graph import END, START, StateGraph
 
-from jdgraph.graph.context import Context
-from jdgraph.graph.nodes import adjudicate, decide, extract, match, parse
-from jdgraph.graph.persist import persist
+from jdgraph.context import Context
+from jdgraph.graph.nodes import adjudicate, decide, extract, match, parse, persist
 from jdgraph.graph.state import InputState, OutputState, State
 
 
 def route_after_parse(state: State) -> Literal["extract", "persist"]:
     """A text the gate rejected goes straight to persist (which records the rejection) and ends."""
-    jd_type = state.parsed.get("jd_type")
+    jd_type = state.parsed.jd_type if state.parsed else None
     if jd_type == "reject":
         return "persist"
     if jd_type == "pass":
@@ -30,19 +29,25 @@ def route_after_match(state: State) -> Literal["adjudicate", "decide"]:
     return "adjudicate" if state.collision else "decide"
 
 
-builder = StateGraph(State, input_schema=InputState, output_schema=OutputState, context_schema=Context)
-builder.add_node("parse", parse)
-builder.add_node("extract", extract)
-builder.add_node("match", match)
-builder.add_node("decide", decide)
-builder.add_node("adjudicate", adjudicate)
-builder.add_node("persist", persist)
-builder.add_edge(START, "parse")
-builder.add_conditional_edges("parse", route_after_parse)
-builder.add_edge("extract", "match")
-builder.add_conditional_edges("match", route_after_match)
-builder.add_edge("decide", "persist")
-builder.add_edge("adjudicate", "persist")
-builder.add_edge("persist", END)
+def build(context_schema: type[Context] = Context) -> StateGraph[State, Context, InputState, OutputState]:
+    """The graph's builder. ``context_schema`` is :class:`Context` or a subclass of it (the server entry's opens
+    the run's catalog: :mod:`jdgraph.server`)."""
+    builder = StateGraph(State, input_schema=InputState, output_schema=OutputState, context_schema=context_schema)
+    builder.add_node("parse", parse)
+    builder.add_node("extract", extract)
+    builder.add_node("match", match)
+    builder.add_node("decide", decide)
+    builder.add_node("adjudicate", adjudicate)
+    builder.add_node("persist", persist)
+    builder.add_edge(START, "parse")
+    builder.add_conditional_edges("parse", route_after_parse)
+    builder.add_edge("extract", "match")
+    builder.add_conditional_edges("match", route_after_match)
+    builder.add_edge("decide", "persist")
+    builder.add_edge("adjudicate", "persist")
+    builder.add_edge("persist", END)
+    return builder
 
+
+builder = build()
 graph = builder.compile(name="jdgraph")

@@ -15,7 +15,8 @@ import hashlib
 import json
 import uuid
 
-from jdgraph.graph.context import Context
+from jdgraph.context import Context
+from jdgraph.errors import InputError
 
 RUN_ID_NAMESPACE = uuid.UUID("6f1c1f9e-2d4b-5c7a-9e61-0b7d3a2c4e58")
 
@@ -38,3 +39,15 @@ def content_key(text: str, title: str | None, company: str | None, ctx: Context)
 
 def batch_run_id(input_id: str, key: str) -> str:
     return str(uuid.uuid5(RUN_ID_NAMESPACE, f"{input_id}\x00{key}"))
+
+
+def run_id_of(given: str | None) -> str:
+    """The run's id: the caller's (a UUID, normalised) or, when none is given (a LangGraph server run with the
+    default input, ``graph.invoke({"jd_text": ...})``), a fresh one. Parse sets it in the state once, so a
+    resumed or retried persist keeps it."""
+    if not given or not str(given).strip():
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(str(given).strip()))
+    except ValueError:
+        raise InputError(f"run_id {given!r} is not a UUID", field="run_id") from None

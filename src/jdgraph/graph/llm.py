@@ -73,6 +73,7 @@ def make_chat_model(
         if provider in ("openai", "local"):
             # Any OpenAI-compatible server: through OPENAI_BASE_URL (read by the client itself), or for local:MODEL
             # `jdgraph llm serve`'s llama-server (JDGRAPH_LOCAL_BASE_URL).
+            # deferred: the client loads only when a model is configured (rules-only runs never need it)
             from langchain_openai import ChatOpenAI
 
             where: dict[str, Any] = (
@@ -88,6 +89,7 @@ def make_chat_model(
                 **where,
             )
         # Other providers through LangChain's init_chat_model (needs `langchain` and the provider package).
+        # deferred: an optional package, imported only for a provider that needs it
         from langchain.chat_models import init_chat_model
 
         return init_chat_model(spec, temperature=0, max_retries=0, timeout=timeout_s, max_tokens=max_tokens)
@@ -99,7 +101,7 @@ def make_chat_model(
 
 def _is_retryable(exc: BaseException) -> bool:
     try:
-        import openai
+        import openai  # deferred: openai loads only once a model call has failed
     except ImportError:  # pragma: no cover - openai ships with langchain-openai
         return False
     if isinstance(exc, openai.RateLimitError | openai.APITimeoutError | openai.APIConnectionError):
@@ -119,7 +121,7 @@ _METHOD_REJECTED = re.compile(
 def rejects_method(exc: BaseException) -> bool:
     """Does the provider say it does not support how we asked for structured output?"""
     try:
-        import openai
+        import openai  # deferred: openai loads only once a model call has failed
     except ImportError:  # pragma: no cover
         return False
     return (
@@ -132,7 +134,7 @@ def rejects_method(exc: BaseException) -> bool:
 def _is_provider_error(exc: BaseException) -> bool:
     """Errors of the provider or the network (as opposed to an answer that does not parse)."""
     try:
-        import openai
+        import openai  # deferred: openai loads only once a model call has failed
     except ImportError:  # pragma: no cover
         return False
     return isinstance(exc, openai.APIError | openai.APIConnectionError | openai.APITimeoutError)
@@ -140,7 +142,7 @@ def _is_provider_error(exc: BaseException) -> bool:
 
 def _is_timeout(exc: BaseException) -> bool:
     try:
-        import openai
+        import openai  # deferred: openai loads only once a model call has failed
 
         return isinstance(exc, openai.APITimeoutError)
     except ImportError:  # pragma: no cover

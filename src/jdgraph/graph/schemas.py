@@ -11,8 +11,8 @@ from typing import Any, Literal, get_args
 from annotated_types import MaxLen
 from pydantic import BaseModel, Field, PrivateAttr, create_model, model_validator
 
-from jdgraph.catalog.models import MatchVia
-from jdgraph.scoring import RoleSignal
+from jdgraph.matching.roles import RoleSignal
+from jdgraph.matching.skills import ResolvedSkill as ResolvedSkill
 
 WorkMode = Literal["remote", "hybrid", "onsite"]
 
@@ -195,42 +195,6 @@ class ExtractedSkill(BaseModel):
 
 class ExtractedSkills(BoundedAnswer):
     skills: list[ExtractedSkill] = Field(max_length=20, description="Each skill once")
-
-
-class SkillEvidence(BaseModel):
-    sentence: str
-    start: int | None = Field(None, description="Character offset of the mention in the (text-converted) JD")
-    end: int | None = None
-
-
-class DimensionOut(BaseModel):
-    slug: str
-    name: str
-
-
-class SkillProfile(BaseModel):
-    """Derived profile of a skill that is not in the catalog (a proposal for review)."""
-
-    category: str
-    nature: str
-    volatility: str
-    typical_lifespan: str
-
-
-class ResolvedSkill(BaseModel):
-    name: str = Field(description="As named in the JD")
-    canonical_slug: str | None = None
-    canonical_name: str | None = None
-    source_id: str | None = None
-    match_via: MatchVia = "none"
-    score: float = 0.0
-    alias: str | None = None
-    tag: Literal["in_db", "new"] = "new"
-    is_primary: bool = False
-    extracted_by: Literal["alias", "coordination", "embedding", "pattern", "term", "llm"] = "alias"
-    evidence: list[SkillEvidence] = Field(default_factory=list)
-    dimensions: list[DimensionOut] = Field(default_factory=list)
-    proposed_profile: SkillProfile | None = None
 
 
 class RoleChoice(BaseModel):

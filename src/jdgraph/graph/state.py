@@ -1,4 +1,6 @@
-"""Graph state: small dataclasses. Pydantic is kept for the edges (LLM outputs, the public result)."""
+"""Graph state: small dataclasses whose fields hold the typed values the nodes exchange (the pydantic models of
+:mod:`jdgraph.graph.schemas`, the extractor's dataclasses), so no node re-validates what another wrote. LangGraph's
+checkpoint serializer stores them as they are (its allowlist is built from these annotations)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,18 @@ import operator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from jdgraph.graph.text import check_field, check_input, check_metadata
+from jdgraph.graph.extract import SkillFinding
+from jdgraph.graph.schemas import (
+    Decision,
+    Enrichment,
+    LLMCallRecord,
+    ParsedJD,
+    PersistOutcome,
+    QueuedItem,
+    ResolvedSkill,
+    RoleSignal,
+)
+from jdgraph.graph.text import Sentence, check_field, check_input, check_metadata
 
 
 def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
@@ -58,24 +71,28 @@ class State(InputState, OutputState):
 
     text: str = ""
     """parse: the JD converted to plain text (HTML stripped); evidence offsets refer to it."""
-    parsed: dict[str, Any] = field(default_factory=dict)
-    """parse: ParsedJD."""
-    extracted: list[dict[str, Any]] = field(default_factory=list)
-    """extract: raw skill mentions (name, is_primary, evidence, extracted_by)."""
-    skills: list[dict[str, Any]] = field(default_factory=list)
-    """match: ResolvedSkill list."""
-    role_signals: list[dict[str, Any]] = field(default_factory=list)
-    """match: RoleSignal list, best first."""
-    new_kras: list[dict[str, Any]] = field(default_factory=list)
-    """match: responsibility sentences with no close KRA."""
+    sentences: list[Sentence] = field(default_factory=list)
+    """parse: the text's responsibility sentences (outside the company blurb, perks, offer and process sections),
+    with their offsets and sections (:func:`jdgraph.graph.sections.responsibility_sentences`)."""
+    parsed: ParsedJD | None = None
+    """parse (match adds the domain): the JD's structured fields."""
+    extracted: list[SkillFinding] = field(default_factory=list)
+    """extract: skill findings (name, is_primary, mentions with evidence, extracted_by)."""
+    skills: list[ResolvedSkill] = field(default_factory=list)
+    """match: the findings resolved to catalog skills (or proposed as new)."""
+    role_signals: list[RoleSignal] = field(default_factory=list)
+    """match: catalog roles, best first."""
     collision: dict[str, Any] = field(default_factory=dict)
-    """match: why the choice is contested (empty when it is not)."""
-    decision: dict[str, Any] = field(default_factory=dict)
-    """decide / adjudicate: Decision."""
-    enrichment: dict[str, Any] = field(default_factory=dict)
-    queued: list[dict[str, Any]] = field(default_factory=list)
-    persistence: list[dict[str, Any]] = field(default_factory=list)
-    llm_calls: Annotated[list[dict[str, Any]], operator.add] = field(default_factory=list)
+    """match: why the choice is contested (empty when it is not); stored on the run as this JSON."""
+    decision: Decision | None = None
+    """decide / adjudicate: the chosen role."""
+    enrichment: Enrichment | None = None
+    """match: nature of work and AI index."""
+    queued: list[QueuedItem] = field(default_factory=list)
+    """persist: the review proposals."""
+    persistence: list[PersistOutcome] = field(default_factory=list)
+    """persist: what was written."""
+    llm_calls: Annotated[list[LLMCallRecord], operator.add] = field(default_factory=list)
     """Every model call, appended by the node that made it."""
     timings_ms: Annotated[dict[str, float], merge_dicts] = field(default_factory=dict)
     warnings: Annotated[list[str], operator.add] = field(default_factory=list)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import math
 import re
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -239,9 +243,7 @@ class _PdfBudget:
 
 
 def _pdf_text(data: bytes) -> str:
-    import io
-    import logging
-
+    # deferred: pypdf loads only when a PDF arrives (most JDs are plain text)
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import LimitReachedError, PyPdfError
 
@@ -280,9 +282,6 @@ def _pdf_text(data: bytes) -> str:
 def _check_docx_archive(data: bytes) -> None:
     """A ZIP that holds a DOCX and expands within the DOCX limits, judged from its directory and then by inflating
     every file with a cap (a directory's sizes are the file's word only), before python-docx loads it whole."""
-    import io
-    import zipfile
-    import zlib
 
     def bomb(what: str) -> InputError:
         return InputError(f"the DOCX is refused: {what} (a decompression bomb, not a document?)", field="jd_text")
@@ -332,9 +331,8 @@ def _check_docx_archive(data: bytes) -> None:
 
 
 def _docx_text(data: bytes) -> str:
-    import io
-
     _check_docx_archive(data)
+    # deferred: python-docx loads only when a DOCX arrives (most JDs are plain text)
     from docx import Document
 
     try:
@@ -361,6 +359,7 @@ def _docx_pieces(document: Any) -> Iterator[str]:
     """A DOCX's text in pieces (paragraphs, table cells, the separators between them), so that its reader can stop
     at the text limit or the deadline anywhere, even inside one table row of 100,000 cells: paragraphs as lines (a
     list paragraph with a bullet), then each table row as a line of its cells joined by " | "."""
+    # deferred: python-docx loads only when a DOCX arrives (most JDs are plain text)
     from docx.enum.style import WD_STYLE_TYPE
     from docx.table import _Cell
 
@@ -393,6 +392,7 @@ def looks_like_html(text: str) -> bool:
 
 def html_to_text(html: str) -> str:
     """Visible text of an HTML fragment, keeping block structure as lines and list items as bullets."""
+    # deferred: the HTML parser loads only when a JD holds HTML (most are plain text)
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(html)

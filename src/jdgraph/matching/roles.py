@@ -2,7 +2,7 @@
 
 The graph's match node and the catalog tools (``search_roles``, ``roles_for_skills``) both call these functions,
 so the adjudicator is shown candidates scored exactly as its tools score them. Every weight and threshold is a
-field of :class:`ScoringParams`, which :class:`jdgraph.graph.context.Context` builds from its own documented,
+field of :class:`ScoringParams`, which :class:`jdgraph.context.Context` builds from its own documented,
 env-overridable fields. Four signals per role, as in the reference system's stage 3 plus the centroid:
 
     score = title_weight · title score + kra_weight · mean of the top-n KRA↔sentence similarities

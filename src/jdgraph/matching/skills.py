@@ -1,4 +1,4 @@
-"""match: canonical skills for the extracted names (role signals are :mod:`jdgraph.scoring`'s).
+"""match: canonical skills for the extracted names (role signals are :mod:`jdgraph.matching.roles`'s).
 
 Each extracted name resolves exact → normalised → embedding alias; unresolved names from sources that can name
 new things (list patterns, the LLM) become proposals with a derived profile.
@@ -6,13 +6,81 @@ new things (list patterns, the LLM) become proposals with a derived profile.
 
 from __future__ import annotations
 
-from jdgraph.catalog.models import SkillMatch
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from jdgraph.catalog.models import MatchVia, SkillMatch
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
-from jdgraph.graph.extract import SkillFinding
-from jdgraph.graph.schemas import DimensionOut, ResolvedSkill, SkillEvidence, SkillProfile
 
 _NEW_SKILL_SOURCES = {"pattern", "term", "llm"}
+
+
+class _Sentence(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
+class _Mention(Protocol):
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def sentence(self) -> _Sentence: ...
+
+
+class Finding(Protocol):
+    """What matching reads of an extracted skill (the extractor's :class:`jdgraph.graph.extract.SkillFinding`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def extracted_by(self) -> str: ...
+    @property
+    def is_primary(self) -> bool: ...
+    @property
+    def slug_hint(self) -> str | None: ...
+    @property
+    def mentions(self) -> Sequence[_Mention]: ...
+
+
+class SkillEvidence(BaseModel):
+    sentence: str
+    start: int | None = Field(None, description="Character offset of the mention in the (text-converted) JD")
+    end: int | None = None
+
+
+class DimensionOut(BaseModel):
+    slug: str
+    name: str
+
+
+class SkillProfile(BaseModel):
+    """Derived profile of a skill that is not in the catalog (a proposal for review)."""
+
+    category: str
+    nature: str
+    volatility: str
+    typical_lifespan: str
+
+
+class ResolvedSkill(BaseModel):
+    name: str = Field(description="As named in the JD")
+    canonical_slug: str | None = None
+    canonical_name: str | None = None
+    source_id: str | None = None
+    match_via: MatchVia = "none"
+    score: float = 0.0
+    alias: str | None = None
+    tag: Literal["in_db", "new"] = "new"
+    is_primary: bool = False
+    extracted_by: Literal["alias", "coordination", "embedding", "pattern", "term", "llm"] = "alias"
+    evidence: list[SkillEvidence] = Field(default_factory=list)
+    dimensions: list[DimensionOut] = Field(default_factory=list)
+    proposed_profile: SkillProfile | None = None
 
 
 def derive_profile(name: str) -> SkillProfile:
@@ -27,7 +95,7 @@ def derive_profile(name: str) -> SkillProfile:
     return SkillProfile(category="Concept", nature="CONCEPT", volatility="MEDIUM", typical_lifespan="MULTI_YEAR")
 
 
-def resolve_skills(findings: list[SkillFinding], catalog: Catalog, *, accept: float) -> list[ResolvedSkill]:
+def resolve_skills(findings: Sequence[Finding], catalog: Catalog, *, accept: float) -> list[ResolvedSkill]:
     if not findings:
         return []
     # A finding the extractor already tied to a catalog skill (slug hint) is looked up lexically only: when its

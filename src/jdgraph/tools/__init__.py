@@ -8,6 +8,7 @@ from jdgraph.tools.catalog_tools import (
     search_roles,
     search_skills,
     skill_dimensions,
+    tool_config,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "search_roles",
     "search_skills",
     "skill_dimensions",
+    "tool_config",
 ]

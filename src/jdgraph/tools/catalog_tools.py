@@ -1,31 +1,49 @@
 """The catalog as LangChain tools.
 
-Each tool is a thin typed wrapper over the run's catalog and :mod:`jdgraph.scoring`. Inside a graph run the tool
-reads the run's :class:`Context` through LangGraph's runtime (its catalog, its scoring weights), so the
-adjudicator's tools score candidates exactly as the match node did; called on its own, a tool uses the context
-from the environment (``JDGRAPH_CATALOG`` …). Tools return pydantic models; LangChain serialises them.
+Each tool is a thin typed wrapper over the run's catalog and :mod:`jdgraph.matching.roles`. A tool reads the run's
+:class:`Context` through LangGraph's runtime (its catalog, its scoring weights), so the adjudicator's tools score
+candidates exactly as the match node did. Called on its own, a tool is given that context in its config
+(:func:`tool_config`); it never opens a catalog itself. Tools return pydantic models; LangChain serialises them.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from langchain_core.tools import tool
-from langgraph.runtime import get_runtime
+from langgraph.runtime import Runtime, get_runtime
 
 from jdgraph.catalog.models import DimensionRef, Kra, RoleSkillOverlap, SkillCandidate, SkillMatch
-from jdgraph.graph.context import Context
-from jdgraph.scoring import RoleSignal
-from jdgraph.scoring import roles_for_skills as rank_roles_for_skills
-from jdgraph.scoring import search_roles as rank_roles
+from jdgraph.context import Context
+from jdgraph.errors import ConfigError
+from jdgraph.matching.roles import RoleSignal
+from jdgraph.matching.roles import roles_for_skills as rank_roles_for_skills
+from jdgraph.matching.roles import search_roles as rank_roles
+
+_RUNTIME_KEY = "__pregel_runtime"
+"""Where LangGraph keeps a run's :class:`Runtime` in the config (``langgraph.config.get_runtime`` reads it)."""
+
+
+def tool_config(context: Context) -> dict[str, Any]:
+    """The config that runs a tool outside a graph with ``context`` (its ``catalog_reader`` set):
+    ``lookup_skill.invoke({"term": "Rust"}, config=tool_config(Context(catalog_reader=catalog)))``."""
+    return {"configurable": {_RUNTIME_KEY: Runtime(context=context)}}
 
 
 def current_context() -> Context:
-    """The running graph's context, or the environment's outside a graph run."""
+    """The context of the run that calls the tool: a graph run's, or the one :func:`tool_config` gave it."""
     try:
         runtime = get_runtime(Context)
-    except RuntimeError:
-        return Context.from_env()
-    context = getattr(runtime, "context", None)  # a config without a graph runtime: a tool invoked on its own
-    return context if isinstance(context, Context) else Context.from_env()
+    except (RuntimeError, KeyError):  # not called through LangChain, or with a config that has no runtime
+        runtime = None
+    context = getattr(runtime, "context", None)
+    if not isinstance(context, Context):
+        raise ConfigError(
+            "a catalog tool reads its catalog from the run's context: call it inside a graph run, or pass "
+            "config=tool_config(Context(catalog_reader=catalog)) (jdgraph.tools.tool_config)",
+            setting="catalog_reader",
+        )
+    return context
 
 
 @tool

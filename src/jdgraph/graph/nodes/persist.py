@@ -16,28 +16,26 @@ from langgraph.runtime import Runtime
 from jdgraph.catalog.normalize import normalize_alias, normalize_text
 from jdgraph.catalog.queries import Catalog
 from jdgraph.catalog.runs import Proposal, RunWrite
-from jdgraph.graph.context import Context
+from jdgraph.context import Context
 from jdgraph.graph.identity import input_hash
 from jdgraph.graph.injection import Finding, detect
-from jdgraph.graph.nodes import _ms, responsibility_for_kras, skills_of
+from jdgraph.graph.nodes.common import elapsed_ms
 from jdgraph.graph.schemas import (
     ClassificationResult,
     Decision,
-    Enrichment,
-    LLMCallRecord,
     ParsedJD,
     PersistOutcome,
     QueuedItem,
     RoleChoice,
-    RoleSignal,
 )
+from jdgraph.graph.sections import kra_bullets
 from jdgraph.graph.state import State
 
 
 def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[str]) -> list[QueuedItem]:
     items: list[QueuedItem] = []
     role = decision.chosen_role.slug
-    for skill in skills_of(state):
+    for skill in state.skills:
         if skill.tag == "new":
             items.append(
                 QueuedItem(
@@ -73,8 +71,7 @@ def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[
                 )
             )
     if decision.is_new_role:
-        parsed = ParsedJD.model_validate(state.parsed)
-        title = parsed.role or "untitled role"
+        title = (state.parsed.role if state.parsed else None) or "untitled role"
         items.append(
             QueuedItem(
                 kind="new_role",
@@ -84,7 +81,7 @@ def _queue_items(state: State, decision: Decision, ctx: Context, new_kras: list[
                     "closest_role": decision.role_or_nearest.slug,
                     "closest_score": decision.role_or_nearest.score,
                     "reason": decision.new_role_flag,
-                    "skills": [s.canonical_slug or s.name for s in skills_of(state)][:20],
+                    "skills": [s.canonical_slug or s.name for s in state.skills][:20],
                 },
             )
         )
@@ -118,7 +115,7 @@ def _dimension_links(
     role = decision.chosen_role.slug
     confirmed = decision.confirmed_role is not None
     dim_skills: dict[str, list[str]] = {}
-    for skill in skills_of(state):
+    for skill in state.skills:
         for dim in [] if skill.tag == "new" else skill.dimensions:
             dim_skills.setdefault(dim.slug, []).append(skill.canonical_slug or "")
     linked = catalog.role_dimension_slugs(decision.confirmed_role) if decision.confirmed_role else set()
@@ -152,7 +149,7 @@ def _dimension_links(
 
 def _bullets(state: State, catalog: Catalog) -> tuple[list[str], np.ndarray]:
     """The JD's responsibility bullets and their embeddings: computed once, used for new KRAs and the centroid."""
-    texts = [s.text for s in responsibility_for_kras(state)]
+    texts = [s.text for s in kra_bullets(state.sentences)]
     return texts, catalog.embeddings.embed_array(texts)
 
 
@@ -172,7 +169,9 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
     catalog = ctx.resolve_catalog()
-    parsed = ParsedJD.model_validate(state.parsed)
+    parsed = state.parsed
+    if parsed is None:
+        raise ValueError("persist ran before parse set the parsed fields")
     rejected = parsed.jd_type == "reject"
     if rejected:
         decision = Decision(
@@ -181,8 +180,10 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             decided_by="gate",
             reasoning=parsed.reject_reason or "not a job description",
         )
+    elif state.decision is None:
+        raise ValueError("persist ran before decide or adjudicate set the decision")
     else:
-        decision = Decision.model_validate(state.decision)
+        decision = state.decision
     bullets, bullet_vectors = ([], None) if rejected else _bullets(state, catalog)
     new_kras = (
         []
@@ -217,19 +218,19 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         outcomes = _write(
             state, catalog, parsed, decision, queued, rejected, jd_vector, dimension_outcomes, bool(suspect)
         )
-    timings = {**state.timings_ms, "persist": _ms(t0)}
-    calls = [LLMCallRecord.model_validate(c) for c in state.llm_calls]
+    timings = {**state.timings_ms, "persist": elapsed_ms(t0)}
+    calls = state.llm_calls
     result = ClassificationResult(
         run_id=state.run_id,
         input_id=state.input_id or None,
         status="rejected" if rejected else "completed",
         parsed=parsed,
-        skills=skills_of(state),
-        role_signals=[RoleSignal.model_validate(s) for s in state.role_signals],
+        skills=state.skills,
+        role_signals=state.role_signals,
         decision=decision,
         queued=queued,
         persistence=outcomes,
-        enrichment=Enrichment.model_validate(state.enrichment) if state.enrichment else None,
+        enrichment=state.enrichment,
         llm_calls=calls,
         llm_cost_usd=round(sum(c.cost_usd for c in calls), 6),
         node_timings_ms=timings,
@@ -243,9 +244,9 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         )
     return {
         "result": result.model_dump(mode="json"),
-        "queued": [q.model_dump() for q in queued],
-        "persistence": [o.model_dump() for o in outcomes],
-        "timings_ms": {"persist": _ms(t0)},
+        "queued": queued,
+        "persistence": outcomes,
+        "timings_ms": {"persist": elapsed_ms(t0)},
     }
 
 
@@ -271,7 +272,7 @@ def _write(
             chosen_role=decision.chosen_role.slug,
             confidence=decision.confidence,
             node_timings=state.timings_ms,
-            llm_calls=state.llm_calls,
+            llm_calls=[c.model_dump() for c in state.llm_calls],
             confirmed_role=decision.confirmed_role is not None,
             proposals=[Proposal(q.kind, q.key, q.payload) for q in queued],
             collision=state.collision,
