@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from jdgraph.context import Context
 from jdgraph.errors import LLMError
 from jdgraph.graph.llm import LLMRecorder, structured_call, system_and_user, tool_loop
-from jdgraph.graph.nodes.common import elapsed_ms, llm_records, model_and_prompt, warn_if_truncated
+from jdgraph.graph.nodes.common import elapsed_ms, llm_records, model_and_prompt, parsed_fields, warn_if_truncated
 from jdgraph.graph.nodes.decide import none_fits, role_choice
 from jdgraph.graph.schemas import AdjudicationDecision, Decision, adjudication_schema
 from jdgraph.graph.state import State
@@ -24,9 +24,7 @@ def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
     signals = state.role_signals
-    parsed = state.parsed
-    if parsed is None:
-        raise ValueError("adjudicate ran before parse set the parsed fields")
+    parsed = parsed_fields(state)
     collision = state.collision
     warnings: list[str] = []
     recorder: LLMRecorder | None = None

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from jdgraph.context import Context
 from jdgraph.errors import LLMError
 from jdgraph.graph.llm import LLMRecorder, make_chat_model, structured_call, system_and_user
-from jdgraph.graph.schemas import LLMCallRecord
+from jdgraph.graph.schemas import LLMCallRecord, ParsedJD
 from jdgraph.graph.state import State
 from jdgraph.prompts import Prompt, load_prompt
 
@@ -25,6 +25,13 @@ T = TypeVar("T", bound=BaseModel)
 def elapsed_ms(t0: float) -> float:
     """Milliseconds since ``t0`` (a ``time.perf_counter()``), as a node's timing."""
     return round((time.perf_counter() - t0) * 1000, 2)
+
+
+def parsed_fields(state: State) -> ParsedJD:
+    """The JD's structured fields, which parse sets before any other node runs."""
+    if state.parsed is None:
+        raise ValueError("a node ran before parse set the JD's parsed fields")
+    return state.parsed
 
 
 def llm_records(recorder: LLMRecorder | None) -> list[LLMCallRecord]:

@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 from jdgraph.catalog.queries import Catalog
 from jdgraph.context import Context
 from jdgraph.graph.extract import SkillFinding, deterministic_extract, ground_model_skills
-from jdgraph.graph.nodes.common import elapsed_ms, llm_records, structured_or_fallback
+from jdgraph.graph.nodes.common import elapsed_ms, llm_records, parsed_fields, structured_or_fallback
 from jdgraph.graph.schemas import ExtractedSkills, ParsedJD
 from jdgraph.graph.sections import texts_to_embed, titles_of
 from jdgraph.graph.state import State
@@ -35,9 +35,7 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
     catalog = ctx.resolve_catalog()
-    parsed = state.parsed
-    if parsed is None:
-        raise ValueError("extract ran before parse set the parsed fields")
+    parsed = parsed_fields(state)
     sents = state.sentences  # not the company blurb, perks or the offer
     _embed_ahead(catalog, sents, parsed, ctx)
     warnings: list[str] = []

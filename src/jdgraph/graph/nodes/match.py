@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from jdgraph.context import Context
 from jdgraph.graph.enrich import enrich, merge_llm_enrichment
-from jdgraph.graph.nodes.common import elapsed_ms, llm_records, structured_or_fallback
+from jdgraph.graph.nodes.common import elapsed_ms, llm_records, parsed_fields, structured_or_fallback
 from jdgraph.graph.schemas import Domain, DomainName, LLMEnrichment
 from jdgraph.graph.sections import titles_of
 from jdgraph.graph.state import State
@@ -24,9 +24,7 @@ def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
     catalog = ctx.resolve_catalog()
-    parsed = state.parsed
-    if parsed is None:
-        raise ValueError("match ran before parse set the parsed fields")
+    parsed = parsed_fields(state)
     skills = resolve_skills(state.extracted, catalog, accept=ctx.embedding_accept)
     resp = state.sentences[: ctx.max_role_sentences]
     vectors = catalog.embeddings.embed_array([s.text for s in resp]) if resp else None

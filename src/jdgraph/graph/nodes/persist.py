@@ -19,7 +19,7 @@ from jdgraph.catalog.runs import Proposal, RunWrite
 from jdgraph.context import Context
 from jdgraph.graph.identity import input_hash
 from jdgraph.graph.injection import Finding, detect
-from jdgraph.graph.nodes.common import elapsed_ms
+from jdgraph.graph.nodes.common import elapsed_ms, parsed_fields
 from jdgraph.graph.schemas import (
     ClassificationResult,
     Decision,
@@ -169,9 +169,7 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     t0 = time.perf_counter()
     ctx = runtime.context or Context()
     catalog = ctx.resolve_catalog()
-    parsed = state.parsed
-    if parsed is None:
-        raise ValueError("persist ran before parse set the parsed fields")
+    parsed = parsed_fields(state)
     rejected = parsed.jd_type == "reject"
     if rejected:
         decision = Decision(
