@@ -19,6 +19,7 @@ from jdgraph.context import Context
 from jdgraph.errors import ConfigError
 from jdgraph.graph.nodes import parse
 from jdgraph.graph.state import State
+from tests.unit import import_rules as rules
 
 SRC = Path(jdgraph.__file__).resolve().parent
 SQL = re.compile(
@@ -183,3 +184,138 @@ def test_the_parameterised_sql_check_would_catch_a_spliced_value(tmp_path: Path)
         encoding="utf-8",
     )
     assert _sql_interpolations(bad) == ["bad.py:2 interpolates 'slug'", "bad.py:3 builds SQL with an operator"]
+
+
+# -- the layout's import rules (issue 20), checked by tests/unit/import_rules.py on every import -----------------
+
+
+@pytest.fixture(scope="module")
+def findings() -> list[rules.Finding]:
+    return rules.check(SRC)
+
+
+@pytest.mark.parametrize("rule", rules.RULE_NAMES)
+def test_the_package_keeps_the_rule(findings: list[rules.Finding], rule: str) -> None:
+    assert [str(f) for f in findings if f.rule == rule] == []
+
+
+# A small package that keeps every rule: each layer imports what it may, a lazy import says why.
+CLEAN = {
+    "__init__.py": (
+        "def __getattr__(name):\n"
+        "    # lazy: importing the package for its catalog must not build the graph first\n"
+        "    from jdgraph import api\n\n"
+        "    return getattr(api, name)\n"
+    ),
+    "errors.py": "class Error(Exception):\n    pass\n",
+    "settings.py": "from jdgraph.errors import Error\n",
+    "catalog/__init__.py": "",
+    "catalog/db.py": "from jdgraph import settings\nfrom jdgraph.errors import Error\n",
+    "context.py": "from jdgraph.catalog import db\n",
+    "tools/__init__.py": "",
+    "tools/catalog_tools.py": "from jdgraph import context\n",
+    "graph/__init__.py": "",
+    "graph/state.py": "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from jdgraph.graph import nodes\n",
+    "graph/nodes.py": "from jdgraph.tools import catalog_tools\n\nfrom . import state\n",
+    "prompts/__init__.py": "",
+    "api.py": (
+        "from jdgraph.graph import nodes\n\n\n"
+        "def classify():\n"
+        "    from jdgraph.catalog import db  # deferred: the catalog opens when a run needs it\n\n"
+        "    return db\n"
+    ),
+    "evals/__init__.py": "from jdgraph import api\n",
+    "trained/__init__.py": "from jdgraph import settings\nfrom jdgraph.trained import data\n",
+    "trained/data.py": "from jdgraph.errors import Error\n",
+    "ui/__init__.py": "from jdgraph import api\n",
+    "cli/__init__.py": "from jdgraph import api, ui\nfrom jdgraph.cli import common\n",
+    "cli/common.py": "import json\n",
+}
+
+# Each rule, broken once: the files planted in the clean package, and where the checker must say it is broken.
+PLANTED = {
+    rules.STORAGE_RULE: (
+        {"catalog/bad.py": "def f():\n    from jdgraph.tools import catalog_tools  # deferred: planted, lazy counts\n"},
+        "catalog.bad:2",
+    ),
+    rules.TOOLS_RULE: (
+        {"tools/bad.py": "import importlib\n\n\ndef f():\n    # deferred: planted, a dynamic import counts\n"
+                         "    return importlib.import_module('jdgraph.graph.nodes')\n"},
+        "tools.bad:6",
+    ),
+    rules.AGENT_RULE: ({"graph/bad.py": "from .. import api\n"}, "graph.bad:1"),
+    rules.CLI_RULE: ({"ui/bad.py": "from jdgraph.cli.common import json\n"}, "ui.bad:1"),
+    rules.ERRORS_RULE: ({"errors.py": "from jdgraph import prompts\n\n\nclass Error(Exception): ...\n"}, "errors:1"),
+    rules.SETTINGS_RULE: ({"settings.py": "from jdgraph.errors import Error\nimport jdgraph.prompts\n"}, "settings:2"),
+    rules.TRAINED_RULE: ({"trained/bad.py": "from jdgraph.catalog import db\n"}, "trained.bad:1"),
+    rules.CYCLE_RULE: (
+        {
+            "graph/a.py": "from jdgraph.graph import b\n",
+            "graph/b.py": "def f():\n    from jdgraph.graph import a  # deferred: planted, lazy closes the circle\n",
+        },
+        "graph.a, graph.b",
+    ),
+    rules.LONG_RULE: ({"catalog/big.py": "x = 1\n" * (rules.MAX_MODULE_LINES + 1)}, "catalog.big"),
+    rules.LAZY_RULE: ({"catalog/lazy.py": "def f():\n    import json\n\n    return json\n"}, "catalog.lazy:2"),
+}  # fmt: skip
+
+
+def _package(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / "jdgraph" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root / "jdgraph"
+
+
+def test_the_clean_package_keeps_every_rule(tmp_path: Path) -> None:
+    assert rules.check(_package(tmp_path, CLEAN)) == []
+
+
+def test_every_rule_has_a_planted_violation() -> None:
+    assert set(PLANTED) == set(rules.RULE_NAMES)
+
+
+@pytest.mark.parametrize("rule", rules.RULE_NAMES)
+def test_each_rule_catches_its_planted_violation(tmp_path: Path, rule: str) -> None:
+    planted, where = PLANTED[rule]
+    found = rules.check(_package(tmp_path, {**CLEAN, **planted}))
+    assert [(f.rule, f.where) for f in found] == [(rule, where)], [str(f) for f in found]
+
+
+def test_a_type_only_import_counts_for_the_layers_but_closes_no_cycle(tmp_path: Path) -> None:
+    type_only = "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from jdgraph.tools import catalog_tools\n"
+    found = rules.check(_package(tmp_path, {**CLEAN, "catalog/db.py": CLEAN["catalog/db.py"] + type_only}))
+    assert [(f.rule, f.where) for f in found] == [(rules.STORAGE_RULE, "catalog.db:6")]
+
+
+def test_a_lazy_import_says_why_on_its_line_above_it_or_atop_its_function(tmp_path: Path) -> None:
+    """The convention, case by case: the lines of the functions whose imports must be reported are collected."""
+    lines: list[str] = []
+    bad: list[int] = []
+
+    def add(*text: str, flagged: int | None = None) -> None:
+        if flagged is not None:
+            bad.append(len(lines) + 1 + flagged)
+        lines.extend(text)
+
+    add("def same_line():", "    import json  # deferred: only this path reads JSON", "")
+    add("def above():", "    # deferred: the parser costs a second to import", "    # and only documents need it")
+    add("    import json", "")
+    add("def group():", "    # deferred: both come from an optional extra", "    import json", "    import csv", "")
+    add("def whole():", '    """Doc."""', "    # LAZY: every import here waits for the first call")
+    add("    import json", "    x = 1", "    import csv", "")
+    add("# deferred: the whole helper runs in a child process", "def above_the_def():", "    import json", "")
+    add("def nested():", "    # deferred: the outer function's reason covers the inner one", "    def inner():")
+    add("        import json", "")
+    add("def too_short():", "    import json  # deferred: heavy", "", flagged=1)
+    add("def blank_line_between():", "    x = 1", "    # deferred: the parser costs a second to import", "", flagged=4)
+    add("    import json", "")
+    add("def marker_not_first():", "    import json  # json is deferred: on purpose here", "", flagged=1)
+    add("def group_broken():", "    import json  # deferred: only this path reads JSON", "    x = 1", flagged=3)
+    add("    import csv", "")
+    add("def comment_below():", "    import json", "    # deferred: a reason after the import", "", flagged=1)
+    add("def lambda_import():", "    return lambda: __import__('json')", "", flagged=1)
+    files = {**CLEAN, "catalog/lazy.py": "\n".join(lines) + "\n"}
+    found = rules.check(_package(tmp_path, files))
+    assert [(f.rule, f.where) for f in found] == [(rules.LAZY_RULE, f"catalog.lazy:{n}") for n in bad]
