@@ -16,8 +16,11 @@ import threading
 
 from jdgraph.catalog.db import Database
 from jdgraph.catalog.embeddings import ModelEmbeddings, make_embeddings
+from jdgraph.catalog.import_progress import Progress, import_in_progress
+from jdgraph.catalog.importers.starter import StarterImporter
+from jdgraph.catalog.migrations import migrate
 from jdgraph.catalog.queries import Catalog
-from jdgraph.catalog.writer import CatalogWriter, Progress, import_in_progress
+from jdgraph.catalog.writer import CatalogWriter
 from jdgraph.errors import CatalogError, CatalogImportInProgressError, ConfigError
 from jdgraph.settings import DatabaseSettings, EmbeddingSettings, env_value
 
@@ -63,9 +66,6 @@ def open_catalog(
     """Migrate the catalog's schema and return it ready: the starter catalog is loaded (or brought up to date)
     on open; another catalog must have been imported (``jdgraph catalog import``), unless ``require_content`` is
     False (the importer opens an empty one). Texts left without a vector are embedded (a repair)."""
-    from jdgraph.catalog.importers.starter import StarterImporter
-    from jdgraph.catalog.migrations import migrate
-
     db = db or Database(DatabaseSettings.from_env(schema=catalog_schema(name)))
     inner = embeddings or shared_embeddings()
     migrate(db, embedding_model=inner.model_id, embedding_dim=inner.dimension)

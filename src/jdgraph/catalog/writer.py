@@ -12,6 +12,9 @@ Readers keep the last committed release while an import runs (MVCC): the import 
 whose first import has not committed yet can say "being imported, N% done", and every vector is computed before
 an index is dropped, so the drop's lock (which blocks readers of that table until commit) is held only while the
 vectors are written and the index rebuilt, not for the model's minutes.
+
+The statements an import runs are in :mod:`jdgraph.catalog.import_sql`; its progress row in
+:mod:`jdgraph.catalog.import_progress`.
 """
 
 from __future__ import annotations
@@ -19,10 +22,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -30,14 +31,15 @@ import psycopg
 
 from jdgraph.catalog.db import Database
 from jdgraph.catalog.embeddings import ModelEmbeddings
+from jdgraph.catalog.import_progress import ImportProgress, Progress, ProgressRow, import_in_progress
+from jdgraph.catalog.import_sql import MERGE, PRUNE, STAGE_INDEXES, STAGES
 from jdgraph.catalog.normalize import normalize_alias, normalize_text
 from jdgraph.catalog.records import NATURE_PROFILE, ImportBundle, RoleRecord, SkillRecord
 from jdgraph.errors import CatalogDataError, CatalogError
 
-log = logging.getLogger(__name__)
+__all__ = ["EMBEDDED_TEXTS", "CatalogWriter", "ImportProgress", "ImportReport", "Progress", "import_in_progress"]
 
-Progress = Callable[[str, int, int], None]
-"""progress(stage, done, total): called as an import advances (the CLI draws a bar from it)."""
+log = logging.getLogger(__name__)
 
 # (table, text column, embedding index). The index is dropped and rebuilt around a large batch of new vectors:
 # building an HNSW index once is several times faster than inserting that many rows into it.
@@ -53,71 +55,8 @@ _VACUUMED = (
 )  # fmt: skip
 _REBUILD_INDEX_AT = 5000  # new vectors in one table above which the index is rebuilt rather than updated
 _EMBED_CHUNK = 8192  # texts per embedding call (sorted by length first): few calls, bounded memory
-_STATUS_EVERY_S = 1.0  # the progress row is written at most this often within a stage
 # How far an import is, by stage: reading and staging are quick, embedding takes most of the time.
 _PERCENT_STAGED, _PERCENT_MERGED, _PERCENT_EMBEDDED, _PERCENT_WRITTEN = 5.0, 10.0, 85.0, 98.0
-
-
-@dataclass(frozen=True)
-class ImportProgress:
-    """An import under way in a catalog, as its progress row says."""
-
-    source: str
-    stage: str
-    percent: float
-    started_at: datetime
-    updated_at: datetime
-
-    def describe(self) -> str:
-        return f"{self.source} import started {self.started_at:%H:%M:%S}: {self.stage}, {self.percent:.0f}% done"
-
-
-def import_in_progress(db: Database) -> ImportProgress | None:
-    """The import running in ``db``'s catalog, if any: its progress row, while the server process of its
-    transaction lives (a killed import's row is ignored, and replaced by the next import)."""
-    try:
-        with db.connection() as conn:
-            row = conn.execute(
-                """SELECT source, stage, percent, started_at, updated_at FROM import_progress p
-                   WHERE EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = p.backend_pid)
-                   ORDER BY updated_at DESC LIMIT 1"""
-            ).fetchone()
-    except psycopg.errors.UndefinedTable:
-        return None  # a schema not migrated yet: nothing can be importing into it
-    return ImportProgress(**row) if row else None
-
-
-class _ProgressRow:
-    """The progress row of one import, written on its own autocommit connection so readers see it at once."""
-
-    def __init__(self, db: Database, source: str, backend_pid: int) -> None:
-        self.conn = db.connect(autocommit=True)
-        self.source = source
-        self.last: tuple[str, float, float] = ("", -1.0, 0.0)
-        self.conn.execute(
-            """INSERT INTO import_progress (source, stage, percent, backend_pid) VALUES (%s, 'starting', 0, %s)
-               ON CONFLICT (source) DO UPDATE SET stage = 'starting', percent = 0, backend_pid = EXCLUDED.backend_pid,
-                   started_at = now(), updated_at = now()""",
-            (source, backend_pid),
-        )
-
-    def update(self, stage: str, percent: float) -> None:
-        last_stage, last_percent, last_at = self.last
-        now = time.monotonic()
-        if stage == last_stage and (int(percent) == int(last_percent) or now - last_at < _STATUS_EVERY_S):
-            return
-        self.last = (stage, percent, now)
-        self.conn.execute(
-            "UPDATE import_progress SET stage = %s, percent = %s, updated_at = now() WHERE source = %s",
-            (stage, round(percent, 1), self.source),
-        )
-
-    def close(self) -> None:
-        # After a failure (the server gone) this must not mask the import's own error; a row left behind is
-        # ignored once the import's server process is gone.
-        with suppress(psycopg.Error):
-            self.conn.execute("DELETE FROM import_progress WHERE source = %s", (self.source,))
-        self.conn.close()
 
 
 @dataclass
@@ -139,232 +78,6 @@ class ImportReport:
         return sum(self.changed.values()) + sum(self.removed.values())
 
 
-_STAGES = {
-    "st_dimensions": "ord int, source_id text, slug text, name text, rationale text, kind text, parent text",
-    "st_skills": """ord int, source_id text, slug text, name text, nature text, category text, sub_category text,
-                    volatility text, typical_lifespan text, version_strategy text, description text,
-                    context_tags text, attributes text""",
-    "st_skill_aliases": """ord int, skill text, alias text, alias_norm text, alias_type text, is_primary bool,
-                           match_case bool""",
-    "st_skill_dimensions": "skill text, dimension text",
-    "st_roles": """ord int, source_id text, slug text, name text, description text, domain text, archetype text,
-                   code text, parent text, attributes text""",
-    "st_role_aliases": "ord int, role text, alias text, alias_norm text, is_primary bool",
-    "st_role_kras": "ord int, role text, text text, text_norm text, kind text",
-    "st_role_skills": "role text, skill text, importance text, weight real",
-    "st_role_dimensions": "role text, dimension text, importance text, weight real",
-    "st_skill_relations": "skill text, related text, kind text",
-}
-_STAGE_INDEXES = {
-    "st_skills": "source_id",
-    "st_skill_aliases": "skill, alias_norm",
-    "st_skill_dimensions": "skill, dimension",
-    "st_roles": "source_id",
-    "st_role_aliases": "role, alias_norm",
-    "st_role_kras": "role, text_norm",
-    "st_role_skills": "role, skill",
-    "st_role_dimensions": "role, dimension",
-    "st_dimensions": "source_id",
-}
-
-# Merge statements, in order. %(src)s is the bundle's source. Each upsert changes a row only when its content
-# differs, so a re-import of the same files reports 0 rows and leaves every vector in place.
-_MERGE: list[tuple[str, str]] = [
-    (
-        "dimensions",
-        """INSERT INTO dimensions (slug, name, rationale, kind, source, source_id)
-           SELECT slug, name, rationale, kind, %(src)s, source_id FROM st_dimensions ORDER BY ord
-           ON CONFLICT (source, source_id) DO UPDATE SET slug = EXCLUDED.slug, name = EXCLUDED.name,
-               rationale = EXCLUDED.rationale, kind = EXCLUDED.kind,
-               embedding = CASE WHEN dimensions.name = EXCLUDED.name THEN dimensions.embedding END
-           WHERE (dimensions.slug, dimensions.name, dimensions.rationale, dimensions.kind)
-                 IS DISTINCT FROM (EXCLUDED.slug, EXCLUDED.name, EXCLUDED.rationale, EXCLUDED.kind)""",
-    ),
-    (
-        "dimension parents",
-        """UPDATE dimensions d SET parent_id = p.id FROM st_dimensions st
-           JOIN dimensions p ON p.source = %(src)s AND p.source_id = st.parent
-           WHERE d.source = %(src)s AND d.source_id = st.source_id AND d.parent_id IS DISTINCT FROM p.id""",
-    ),
-    (
-        "skills",
-        """INSERT INTO skills (slug, display_name, nature, category, sub_category, volatility, typical_lifespan,
-                               version_strategy, description, context_tags, attributes, source, source_id)
-           SELECT slug, name, nature, category, sub_category, volatility, typical_lifespan, version_strategy,
-                  description, ARRAY(SELECT jsonb_array_elements_text(context_tags::jsonb)), attributes::jsonb,
-                  %(src)s, source_id
-           FROM st_skills ORDER BY ord
-           ON CONFLICT (source, source_id) DO UPDATE SET slug = EXCLUDED.slug, display_name = EXCLUDED.display_name,
-               nature = EXCLUDED.nature, category = EXCLUDED.category, sub_category = EXCLUDED.sub_category,
-               volatility = EXCLUDED.volatility, typical_lifespan = EXCLUDED.typical_lifespan,
-               version_strategy = EXCLUDED.version_strategy, description = EXCLUDED.description,
-               context_tags = EXCLUDED.context_tags, attributes = EXCLUDED.attributes, status = 'active',
-               updated_at = now()
-           WHERE (skills.slug, skills.display_name, skills.nature, skills.category, skills.sub_category,
-                  skills.volatility, skills.typical_lifespan, skills.version_strategy, skills.description,
-                  skills.context_tags, skills.attributes, skills.status)
-                 IS DISTINCT FROM (EXCLUDED.slug, EXCLUDED.display_name, EXCLUDED.nature, EXCLUDED.category,
-                  EXCLUDED.sub_category, EXCLUDED.volatility, EXCLUDED.typical_lifespan, EXCLUDED.version_strategy,
-                  EXCLUDED.description, EXCLUDED.context_tags, EXCLUDED.attributes, 'active')""",
-    ),
-    (
-        "skill_aliases",
-        """INSERT INTO skill_aliases (skill_id, alias, alias_norm, alias_type, is_primary, match_case, source)
-           SELECT DISTINCT ON (s.id, st.alias_norm) s.id, st.alias, st.alias_norm, st.alias_type, st.is_primary,
-                  st.match_case, %(src)s
-           FROM st_skill_aliases st JOIN skills s ON s.source = %(src)s AND s.source_id = st.skill
-           ORDER BY s.id, st.alias_norm, st.is_primary DESC, st.ord
-           ON CONFLICT (skill_id, alias_norm) DO UPDATE SET alias = EXCLUDED.alias,
-               alias_type = EXCLUDED.alias_type, is_primary = EXCLUDED.is_primary, match_case = EXCLUDED.match_case,
-               source = EXCLUDED.source,
-               embedding = CASE WHEN skill_aliases.alias = EXCLUDED.alias THEN skill_aliases.embedding END
-           WHERE (skill_aliases.alias, skill_aliases.alias_type, skill_aliases.is_primary, skill_aliases.match_case,
-                  skill_aliases.source)
-                 IS DISTINCT FROM (EXCLUDED.alias, EXCLUDED.alias_type, EXCLUDED.is_primary, EXCLUDED.match_case,
-                  EXCLUDED.source)""",
-    ),
-    (
-        "skill_dimensions",
-        """INSERT INTO skill_dimensions (skill_id, dimension_id, source)
-           SELECT DISTINCT s.id, d.id, %(src)s FROM st_skill_dimensions st
-           JOIN skills s ON s.source = %(src)s AND s.source_id = st.skill
-           JOIN dimensions d ON d.source = %(src)s AND d.source_id = st.dimension
-           ON CONFLICT DO NOTHING""",
-    ),
-    (
-        "roles",
-        """INSERT INTO roles (slug, display_name, description, domain, archetype, code, attributes, source, source_id)
-           SELECT slug, name, description, domain, archetype, code, attributes::jsonb, %(src)s, source_id
-           FROM st_roles ORDER BY ord
-           ON CONFLICT (source, source_id) DO UPDATE SET slug = EXCLUDED.slug, display_name = EXCLUDED.display_name,
-               description = EXCLUDED.description, domain = EXCLUDED.domain, archetype = EXCLUDED.archetype,
-               code = EXCLUDED.code, attributes = EXCLUDED.attributes, status = 'active', updated_at = now()
-           WHERE (roles.slug, roles.display_name, roles.description, roles.domain, roles.archetype, roles.code,
-                  roles.attributes, roles.status)
-                 IS DISTINCT FROM (EXCLUDED.slug, EXCLUDED.display_name, EXCLUDED.description, EXCLUDED.domain,
-                  EXCLUDED.archetype, EXCLUDED.code, EXCLUDED.attributes, 'active')""",
-    ),
-    (
-        "role parents",
-        """UPDATE roles r SET parent_id = p.id FROM st_roles st
-           JOIN roles p ON p.source = %(src)s AND p.source_id = st.parent
-           WHERE r.source = %(src)s AND r.source_id = st.source_id AND r.parent_id IS DISTINCT FROM p.id""",
-    ),
-    (
-        "role_aliases",
-        """INSERT INTO role_aliases (role_id, alias, alias_norm, is_primary)
-           SELECT DISTINCT ON (r.id, st.alias_norm) r.id, st.alias, st.alias_norm, st.is_primary
-           FROM st_role_aliases st JOIN roles r ON r.source = %(src)s AND r.source_id = st.role
-           ORDER BY r.id, st.alias_norm, st.is_primary DESC, st.ord
-           ON CONFLICT (role_id, alias_norm) DO UPDATE SET alias = EXCLUDED.alias, is_primary = EXCLUDED.is_primary,
-               embedding = CASE WHEN role_aliases.alias = EXCLUDED.alias THEN role_aliases.embedding END
-           WHERE (role_aliases.alias, role_aliases.is_primary)
-                 IS DISTINCT FROM (EXCLUDED.alias, EXCLUDED.is_primary)""",
-    ),
-    (
-        "role_kras",
-        """INSERT INTO role_kras (role_id, text, text_norm, kind, source)
-           SELECT DISTINCT ON (r.id, st.text_norm) r.id, st.text, st.text_norm, st.kind, %(src)s
-           FROM st_role_kras st JOIN roles r ON r.source = %(src)s AND r.source_id = st.role
-           ORDER BY r.id, st.text_norm, st.ord
-           ON CONFLICT (role_id, text_norm) DO UPDATE SET text = EXCLUDED.text, kind = EXCLUDED.kind,
-               source = EXCLUDED.source,
-               embedding = CASE WHEN role_kras.text = EXCLUDED.text THEN role_kras.embedding END
-           WHERE (role_kras.text, role_kras.kind, role_kras.source)
-                 IS DISTINCT FROM (EXCLUDED.text, EXCLUDED.kind, EXCLUDED.source)""",
-    ),
-    (
-        "role_skills",
-        """INSERT INTO role_skills (role_id, skill_id, importance, weight, source)
-           SELECT DISTINCT ON (r.id, s.id) r.id, s.id, st.importance, st.weight, %(src)s FROM st_role_skills st
-           JOIN roles r ON r.source = %(src)s AND r.source_id = st.role
-           JOIN skills s ON s.source = %(src)s AND s.source_id = st.skill
-           ORDER BY r.id, s.id, st.weight DESC
-           ON CONFLICT (role_id, skill_id) DO UPDATE SET importance = EXCLUDED.importance, weight = EXCLUDED.weight
-           WHERE (role_skills.importance, role_skills.weight)
-                 IS DISTINCT FROM (EXCLUDED.importance, EXCLUDED.weight)""",
-    ),
-    (
-        "role_dimensions",
-        """INSERT INTO role_dimensions (role_id, dimension_id, importance, weight, source)
-           SELECT DISTINCT ON (r.id, d.id) r.id, d.id, st.importance, st.weight, %(src)s FROM st_role_dimensions st
-           JOIN roles r ON r.source = %(src)s AND r.source_id = st.role
-           JOIN dimensions d ON d.source = %(src)s AND d.source_id = st.dimension
-           ORDER BY r.id, d.id, st.weight DESC
-           ON CONFLICT (role_id, dimension_id) DO UPDATE SET importance = EXCLUDED.importance,
-               weight = EXCLUDED.weight
-           WHERE (role_dimensions.importance, role_dimensions.weight)
-                 IS DISTINCT FROM (EXCLUDED.importance, EXCLUDED.weight)""",
-    ),
-    (
-        "skill_relations",
-        """INSERT INTO skill_relations (skill_id, related_id, kind, source)
-           SELECT DISTINCT s.id, o.id, st.kind, %(src)s FROM st_skill_relations st
-           JOIN skills s ON s.source = %(src)s AND s.source_id = st.skill
-           JOIN skills o ON o.source = %(src)s AND o.source_id = st.related
-           ON CONFLICT DO NOTHING""",
-    ),
-]
-
-# What a complete release no longer lists: skills and roles are retired (runs and reviews refer to them), the
-# rest is deleted. Rows another source added (learned aliases, approved KRAs) are never touched.
-_PRUNE: list[tuple[str, str]] = [
-    (
-        "skills",
-        """UPDATE skills s SET status = 'retired', updated_at = now() WHERE s.source = %(src)s
-           AND s.status <> 'retired' AND NOT EXISTS (SELECT 1 FROM st_skills st WHERE st.source_id = s.source_id)""",
-    ),
-    (
-        "roles",
-        """UPDATE roles r SET status = 'retired', updated_at = now() WHERE r.source = %(src)s
-           AND r.status <> 'retired' AND NOT EXISTS (SELECT 1 FROM st_roles st WHERE st.source_id = r.source_id)""",
-    ),
-    (
-        "skill_aliases",
-        """DELETE FROM skill_aliases a USING skills s WHERE a.skill_id = s.id AND s.source = %(src)s
-           AND a.source = %(src)s AND NOT EXISTS (SELECT 1 FROM st_skill_aliases st
-               WHERE st.skill = s.source_id AND st.alias_norm = a.alias_norm)""",
-    ),
-    (
-        "skill_dimensions",
-        """DELETE FROM skill_dimensions sd USING skills s, dimensions d
-           WHERE sd.skill_id = s.id AND sd.dimension_id = d.id AND sd.source = %(src)s
-           AND NOT EXISTS (SELECT 1 FROM st_skill_dimensions st WHERE st.skill = s.source_id
-                           AND st.dimension = d.source_id)""",
-    ),
-    (
-        "role_aliases",
-        """DELETE FROM role_aliases a USING roles r WHERE a.role_id = r.id AND r.source = %(src)s
-           AND NOT EXISTS (SELECT 1 FROM st_role_aliases st WHERE st.role = r.source_id
-                           AND st.alias_norm = a.alias_norm)""",
-    ),
-    (
-        "role_kras",
-        """DELETE FROM role_kras k USING roles r WHERE k.role_id = r.id AND r.source = %(src)s
-           AND k.source = %(src)s AND NOT EXISTS (SELECT 1 FROM st_role_kras st WHERE st.role = r.source_id
-                                                 AND st.text_norm = k.text_norm)""",
-    ),
-    (
-        "role_skills",
-        """DELETE FROM role_skills rs USING roles r, skills s
-           WHERE rs.role_id = r.id AND rs.skill_id = s.id AND rs.source = %(src)s
-           AND NOT EXISTS (SELECT 1 FROM st_role_skills st WHERE st.role = r.source_id AND st.skill = s.source_id)""",
-    ),
-    (
-        "role_dimensions",
-        """DELETE FROM role_dimensions rd USING roles r, dimensions d
-           WHERE rd.role_id = r.id AND rd.dimension_id = d.id AND rd.source = %(src)s
-           AND NOT EXISTS (SELECT 1 FROM st_role_dimensions st WHERE st.role = r.source_id
-                           AND st.dimension = d.source_id)""",
-    ),
-    (
-        "dimensions",
-        """DELETE FROM dimensions d WHERE d.source = %(src)s
-           AND NOT EXISTS (SELECT 1 FROM st_dimensions st WHERE st.source_id = d.source_id)""",
-    ),
-]
-
-
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
@@ -376,7 +89,7 @@ class CatalogWriter:
         self.db = db
         self.embeddings = embeddings
         self.progress = progress or (lambda stage, done, total: None)
-        self._status: _ProgressRow | None = None
+        self._status: ProgressRow | None = None
 
     def _report(self, stage: str, done: int, total: int, percent: float) -> None:
         """Tell readers (the progress row, during :meth:`apply`) and the caller (``progress``)."""
@@ -407,16 +120,16 @@ class CatalogWriter:
             with self.db.connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('jdgraph-catalog-write'))")
                 pid = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
-                self._status = _ProgressRow(self.db, bundle.source, int(pid["pid"])) if pid else None
+                self._status = ProgressRow(self.db, bundle.source, int(pid["pid"])) if pid else None
                 self._stage(conn, bundle)
                 src = {"src": bundle.source}
-                for i, (name, sql) in enumerate(_MERGE):
+                for i, (name, sql) in enumerate(MERGE):
                     changed = conn.execute(sql, src).rowcount
                     report.changed[name] = report.changed.get(name, 0) + max(changed, 0)
-                    step = (_PERCENT_MERGED - _PERCENT_STAGED) * (i + 1) / len(_MERGE)
+                    step = (_PERCENT_MERGED - _PERCENT_STAGED) * (i + 1) / len(MERGE)
                     self._report(f"merged {name}", max(changed, 0), max(changed, 0), _PERCENT_STAGED + step)
                 if complete:
-                    for name, sql in _PRUNE:
+                    for name, sql in PRUNE:
                         report.removed[name] = max(conn.execute(sql, src).rowcount, 0)
                     removed = sum(report.removed.values())
                     self._report("removed rows the release dropped", removed, removed, _PERCENT_MERGED)
@@ -457,7 +170,7 @@ class CatalogWriter:
                 conn.execute(f"VACUUM (ANALYZE) {table}")
 
     def _stage(self, conn: psycopg.Connection[Any], bundle: ImportBundle) -> None:
-        for table, columns in _STAGES.items():
+        for table, columns in STAGES.items():
             conn.execute(f"CREATE TEMP TABLE {table} ({columns}) ON COMMIT DROP")
         skill_aliases: list[tuple[Any, ...]] = []
         skill_dims: list[tuple[Any, ...]] = []
@@ -513,9 +226,9 @@ class CatalogWriter:
             conn, "st_role_dimensions", ((x.role, x.dimension, x.importance, x.weight) for x in bundle.role_dimensions)
         )
         self._copy(conn, "st_skill_relations", ((x.skill, x.related, x.kind) for x in bundle.skill_relations))
-        for table, columns in _STAGE_INDEXES.items():
+        for table, columns in STAGE_INDEXES.items():
             conn.execute(f"CREATE INDEX ON {table} ({columns})")
-        for table in _STAGES:
+        for table in STAGES:
             conn.execute(f"ANALYZE {table}")
         # A slug another source already uses gets this source's name as a suffix (slugs are unique per catalog).
         for table, stage in (("skills", "st_skills"), ("roles", "st_roles"), ("dimensions", "st_dimensions")):
@@ -531,7 +244,7 @@ class CatalogWriter:
             for row in rows:
                 copy.write_row(row)
                 n += 1
-        staged = (list(_STAGES).index(table) + 1) / len(_STAGES)
+        staged = (list(STAGES).index(table) + 1) / len(STAGES)
         self._report(f"staged {table.removeprefix('st_')}", n, n, 1.0 + (_PERCENT_STAGED - 1.0) * staged)
         return n
 
