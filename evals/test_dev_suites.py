@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from jdgraph.evals.cli import dev_suite_available
-from jdgraph.evals.dev import DEV_SUITES, run_dev_suite
+from jdgraph.evals.dev import DEV_SUITES, dev_suite_available, run_dev_suite
 
 FLOORS = {
     "hahu-dev": {"top1": 0.438, "top5": 0.69},  # MiniLM title+description top-1 (measured 0.446 / 0.715)

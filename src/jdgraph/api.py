@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from jdgraph.catalog.checkpoints import checkpoint_errors, postgres_checkpointer
 from jdgraph.catalog.registry import get_catalog
 from jdgraph.context import Context
-from jdgraph.errors import ConfigError, DatabaseError, JdgraphError, NotFoundError
+from jdgraph.errors import ConfigError, DatabaseError, InputError, JdgraphError, NotFoundError
 from jdgraph.graph.builder import builder, graph
 from jdgraph.graph.identity import batch_run_id, content_key, input_hash, run_id_of
 from jdgraph.graph.schemas import ClassificationResult
 from jdgraph.graph.sections import responsibility_sentences, texts_to_embed
 from jdgraph.graph.state import InputState
-from jdgraph.graph.text import check_field, check_input, normalise_text
+from jdgraph.graph.text import check_field, check_input, is_unicode, normalise_text
+from jdgraph.matching.roles import search_roles
 
 DURABILITY = "sync"
 """Each step's checkpoint is written before the next step starts. With LangGraph's default ("async") a process
@@ -239,3 +241,77 @@ def _embed_window(chunk: list[BatchItem], ctx: Context) -> None:
     if texts:
         with suppress(DatabaseError):  # only a warm-up: each run embeds what is missing, or reports the failure
             ctx.resolve_catalog().embeddings.embed_array(list(dict.fromkeys(texts)))
+
+
+def batch_item(n: int, raw: bytes) -> BatchItem | str:
+    """Line ``n`` of a JSONL batch file as a BatchItem, or the reason it is not one (a line's fault never stops the
+    batch: it is reported in order, with its number, and the other lines are classified)."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"line {n} is not valid UTF-8 (byte {exc.start})"
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"line {n} is not JSON ({exc.msg})"
+    expected = "a JSON object with 'id' and 'text' (or 'description', as job-ad exports have it)"
+    if not isinstance(item, dict):
+        return f"line {n}: expected {expected}, got {type(item).__name__}"
+    # A job-ad export names the text 'description'; 'text' wins when a line has both.
+    text_field = "text" if "text" in item else "description"
+    if text_field not in item or "id" not in item:
+        missing = "'id'" if "id" not in item else "'text' or 'description'"
+        return f"line {n}: expected {expected} (missing {missing})"
+    if isinstance(item["id"], bool) or not isinstance(item["id"], str | int):
+        return f"line {n}: 'id' must be a string or an integer"
+    text = item[text_field]
+    if not isinstance(text, str):
+        return f"line {n}: '{text_field}' must be a string, got {type(text).__name__}"
+    if not is_unicode(text):
+        return f"line {n}: '{text_field}' is not valid Unicode text (it holds a lone surrogate)"
+    try:  # the id, title and company are checked as a single run's are: a NUL or lone surrogate in one
+        # ended the whole batch with a driver error (or a UnicodeEncodeError hashing the id)
+        for field in ("id", "title", "company"):
+            check_field(str(item[field]) if field == "id" else item.get(field), field)
+    except InputError as exc:
+        return f"line {n}: {exc.message}"
+    return BatchItem(str(item["id"]), text, item.get("title"), item.get("company"))
+
+
+def search(
+    query: str, *, kind: Literal["skill", "role"] = "skill", top: int = 5, catalog: str | None = None
+) -> list[dict[str, Any]]:
+    """The catalog's ``top`` candidates for ``query``: skills (by alias, then embedding) or roles (scored as a JD
+    whose title and only sentence are the query), each a JSON-ready dict with its score and how it matched."""
+    opened = get_catalog(catalog)
+    if kind == "skill":
+        return [
+            {
+                "slug": c.skill.slug,
+                "display_name": c.skill.display_name,
+                "source_id": c.skill.source_id,
+                "score": c.score,
+                "match_via": c.match_via,
+                "alias": c.alias,
+            }
+            for c in opened.search_skills(query, k=top)
+        ]
+    return [
+        {
+            "slug": c.slug,
+            "display_name": c.display_name,
+            "source_id": c.source_id,
+            "score": c.score,
+            "evidence": c.model_dump(
+                include={
+                    "title_alias",
+                    "title_similarity",
+                    "title_match_via",
+                    "kra_similarity",
+                    "kra_matches",
+                    "centroid_similarity",
+                }
+            ),
+        }
+        for c in search_roles(opened, query, Context.from_env().scoring(), k=top)
+    ]

@@ -90,6 +90,10 @@ class Settings:
 LOCAL_MODEL_PORT = 8089
 """Where ``jdgraph llm serve`` listens by default; ``local:MODEL`` models are looked for there."""
 
+CHECKPOINT_TTL_DAYS = 7.0
+"""An unfinished run's checkpoints older than this are reported by `db status` (and pruned by
+`db prune-checkpoints`)."""
+
 
 def local_model_base_url() -> str:
     """The OpenAI-compatible base URL of ``local:MODEL`` models (``$JDGRAPH_LOCAL_BASE_URL``)."""

@@ -8,7 +8,7 @@ import io
 import pytest
 from rich.console import Console
 
-from jdgraph import cli
+from jdgraph.cli import common as cli
 
 
 def test_a_long_stage_prints_a_line_per_tenth_and_a_stage_without_count_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydantic import BaseModel, Field
 
-from jdgraph.errors import InputError
+from jdgraph.errors import CatalogError, InputError
 from jdgraph.settings import shared_dir
 
 T = TypeVar("T")
@@ -368,3 +368,13 @@ def run_dev_suite(
         wall_s=round(time.perf_counter() - t0, 1),
         results=cases,
     )
+
+
+def dev_suite_available(catalog: str = "esco") -> bool:
+    """True once ``catalog`` holds an ESCO import (``jdgraph catalog import esco PATH``)."""
+    from jdgraph.catalog.registry import get_catalog  # deferred: psycopg and langchain_core take 2 s to import
+
+    try:
+        return "esco" in get_catalog(catalog).sources()
+    except CatalogError:
+        return False

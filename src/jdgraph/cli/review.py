@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated, Any
 
 import typer
 
-from jdgraph.cli import CatalogOption, _catalog, console, handle_errors
-from jdgraph.settings import env_value
+from jdgraph.cli.common import CatalogOption, ReviewerOption, console, handle_errors, open_catalog, reviewer_name
 from jdgraph.terminal import print_wrapped, safe
 
 review_app = typer.Typer(
@@ -17,15 +15,6 @@ review_app = typer.Typer(
     "the catalog until it is approved here (or on the web page).",
     no_args_is_help=True,
 )
-
-ReviewerOption = Annotated[
-    str | None,
-    typer.Option("--reviewer", help="Who decides (recorded in the audit log; env JDGRAPH_REVIEWER, else your login)."),
-]
-
-
-def reviewer_name(explicit: str | None) -> str:
-    return explicit or env_value("JDGRAPH_REVIEWER") or getpass.getuser()
 
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:
@@ -50,10 +39,12 @@ def review_list(
     catalog: CatalogOption = None,
 ) -> None:
     """Items, most frequently proposed first."""
-    store = _catalog(catalog).review
+    # deferred: the catalog service and the run page's helpers load psycopg and langchain_core (2 s), not for --help
+    from jdgraph.catalog import service
     from jdgraph.runview import clip
 
-    items = store.list(kind=kind, status=None if status == "all" else status, search=search, limit=limit)
+    queue = service.review_queue(open_catalog(catalog))
+    items = queue.list(kind=kind, status=None if status == "all" else status, search=search, limit=limit)
     if as_json:
         print(json.dumps([i.as_dict() for i in items]))
         return
@@ -69,7 +60,7 @@ def review_list(
         )
         if i.evidence and i.kind != "new_kra":
             print_wrapped(console, f"[dim]“{safe(clip(i.evidence, 140))}”[/]", indent=7, hang=8)
-    counts = store.counts()
+    counts = queue.counts()
     console.print("pending: " + (", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"), highlight=False)
 
 
@@ -81,7 +72,9 @@ def review_show(
     catalog: CatalogOption = None,
 ) -> None:
     """One item: the proposal, its evidence, the runs that proposed it and its audit trail."""
-    item = _catalog(catalog).review.get(item_id)
+    from jdgraph.catalog import service  # deferred: psycopg and langchain_core take 2 s that --help must not wait
+
+    item = service.review_queue(open_catalog(catalog)).get(item_id)
     if as_json:
         print(json.dumps(item.as_dict()))
         return
@@ -138,8 +131,14 @@ def review_approve(
     catalog: CatalogOption = None,
 ) -> None:
     """Apply the proposal to the catalog (one transaction, audited). Approving twice changes nothing."""
-    outcome = _catalog(catalog).review.approve(
-        item_id, reviewer=reviewer_name(reviewer), as_alias_of=as_alias_of, role=role, rename=rename
+    from jdgraph.catalog import service  # deferred: psycopg and langchain_core take 2 s that --help must not wait
+
+    outcome = service.review_queue(open_catalog(catalog)).approve(
+        item_id,
+        reviewer=reviewer_name(reviewer),
+        as_alias_of=as_alias_of,
+        role=role,
+        rename=rename,
     )
     _print_outcome(outcome, as_json)
 
@@ -154,7 +153,11 @@ def review_reject(
     catalog: CatalogOption = None,
 ) -> None:
     """Close the item; later runs that propose it again never re-open it."""
-    outcome = _catalog(catalog).review.reject(item_id, reviewer=reviewer_name(reviewer), reason=reason)
+    from jdgraph.catalog import service  # deferred: psycopg and langchain_core take 2 s that --help must not wait
+
+    outcome = service.review_queue(open_catalog(catalog)).reject(
+        item_id, reviewer=reviewer_name(reviewer), reason=reason
+    )
     _print_outcome(outcome, as_json)
 
 
@@ -168,5 +171,7 @@ def review_merge(
     catalog: CatalogOption = None,
 ) -> None:
     """Fold a duplicate proposal into another: its runs and occurrences count there from now on."""
-    outcome = _catalog(catalog).review.merge(item_id, into_id, reviewer=reviewer_name(reviewer))
+    from jdgraph.catalog import service  # deferred: psycopg and langchain_core take 2 s that --help must not wait
+
+    outcome = service.review_queue(open_catalog(catalog)).merge(item_id, into_id, reviewer=reviewer_name(reviewer))
     _print_outcome(outcome, as_json)

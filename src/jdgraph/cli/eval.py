@@ -4,40 +4,27 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from jdgraph.errors import EvalGateError, InputError
-from jdgraph.evals.dev import DEV_SUITES
+from jdgraph.cli.common import console, err_console, handle_errors
+from jdgraph.errors import EvalGateError, GoldenError, InputError
+from jdgraph.evals.dev import DEV_SUITES, dev_suite_available, run_dev_suite
+from jdgraph.evals.goldens import check_suite, load_suite, resolve_suite
 from jdgraph.terminal import progress_line
 
 eval_app = typer.Typer(help="Evaluate the agent on golden suites.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
-
-
-def dev_suite_available(catalog: str = "esco") -> bool:
-    """True once ``catalog`` holds an ESCO import (``jdgraph catalog import esco PATH``)."""
-    from jdgraph.catalog.registry import get_catalog
-    from jdgraph.errors import CatalogError
-
-    try:
-        return "esco" in get_catalog(catalog).sources()
-    except CatalogError:
-        return False
 
 
 def _context_overrides(pairs: list[str]) -> dict[str, Any]:
-    from dataclasses import fields
-
-    from jdgraph.context import Context, _coerce
+    from jdgraph.context import Context, _coerce  # deferred: the context loads langchain_core (2 s), not for --help
 
     known = {f.name: f for f in fields(Context)}
     out: dict[str, Any] = {}
@@ -63,8 +50,7 @@ def _run(
     judge: str | None = None,
     accept_fallbacks: bool = False,
 ) -> Any:
-    from jdgraph.evals.goldens import load_suite, resolve_suite
-    from jdgraph.evals.runner import Mode, run_suite
+    from jdgraph.evals.runner import Mode, run_suite  # deferred: the runner loads langgraph and deepeval (seconds)
 
     if prompts is not None and not prompts.is_dir():
         raise InputError(f"--prompts {prompts} is not a folder")
@@ -106,7 +92,7 @@ def _run(
 
 
 def _summary(run: Any, baseline: Any, failures: list[str]) -> None:
-    from jdgraph.evals.runner import DEFAULT_TOLERANCE
+    from jdgraph.evals.runner import DEFAULT_TOLERANCE  # deferred: the runner loads langgraph and deepeval (seconds)
 
     # A centred title is padded with spaces to the width, which a pipe keeps: the title starts the line instead.
     table = Table(
@@ -156,14 +142,8 @@ SetOpt = Annotated[list[str], typer.Option("--set", help="Context override FIELD
 CassetteOpt = Annotated[Path | None, typer.Option("--cassette", help="Cassette JSONL for --record / --replay")]
 
 
-def _handle(func: Any) -> Any:
-    from jdgraph.cli import handle_errors
-
-    return handle_errors(func)
-
-
 @eval_app.command("run")
-@_handle
+@handle_errors
 def eval_run(
     suite: SuiteArg,
     model: ModelOpt = None,
@@ -193,6 +173,7 @@ def eval_run(
 ) -> None:
     """Run SUITE through the graph, score it, write reports, and exit 1 if the gate fails. The dev suites
     (hahu-dev, titles-dev, tech-dev, house-dev, skillspan-dev) score the real data against an ESCO catalog."""
+    # deferred: the runner and the reports load langgraph and deepeval (seconds) that --help must not wait for
     from jdgraph.evals.reports import html_report, markdown_report
     from jdgraph.evals.runner import Baseline, gate_failures, write_json
 
@@ -242,7 +223,7 @@ def _dev_run(
     context: dict[str, Any],
     ci_slice: bool = False,
 ) -> None:
-    from jdgraph.evals.dev import run_dev_suite
+    # deferred: the runner and the reports load langgraph and deepeval (seconds) that --help must not wait for
     from jdgraph.evals.reports import dev_html_report, dev_markdown_report
     from jdgraph.evals.runner import write_json
 
@@ -268,7 +249,7 @@ def _dev_run(
 
 
 @eval_app.command("calibrate")
-@_handle
+@handle_errors
 def eval_calibrate(
     suite: Annotated[str, typer.Argument(help="A labelled dev suite of whole ads (hahu-dev)")] = "hahu-dev",
     catalog: Annotated[str, typer.Option("--catalog", help="Which catalog")] = "esco",
@@ -278,9 +259,9 @@ def eval_calibrate(
 ) -> None:
     """Fit the role confidence (centre, slope, full margin) to SUITE's labels and print the settings, with the
     expected calibration error before, after, and out of fold (the estimate for ads the fit has not seen)."""
+    # deferred: the context and the calibration load langchain_core (2 s) that --help must not wait for
     from jdgraph.context import Context
     from jdgraph.evals.calibration import fit_confidence, points_from_cases
-    from jdgraph.evals.dev import run_dev_suite
 
     if suite != "hahu-dev":
         raise InputError(f"calibrate needs a suite of whole ads with labelled roles (hahu-dev), not {suite!r}")
@@ -308,7 +289,7 @@ def eval_calibrate(
 
 
 @eval_app.command("baseline")
-@_handle
+@handle_errors
 def eval_baseline(
     suite: SuiteArg,
     model: ModelOpt = None,
@@ -319,7 +300,7 @@ def eval_baseline(
     tolerance: Annotated[float, typer.Option("--tolerance", min=0, max=1)] = 0.02,
 ) -> None:
     """Run SUITE and (deliberately) rewrite its baseline with the figures of this run."""
-    from jdgraph.evals.runner import Baseline, write_json
+    from jdgraph.evals.runner import Baseline, write_json  # deferred: the runner loads langgraph and deepeval
 
     result = _run(
         suite,
@@ -346,7 +327,7 @@ def eval_baseline(
 
 
 @eval_app.command("compare")
-@_handle
+@handle_errors
 def eval_compare(
     run_a: Annotated[Path, typer.Argument(help="results.json (or its folder) of run A")],
     run_b: Annotated[Path, typer.Argument(help="results.json (or its folder) of run B")],
@@ -355,6 +336,7 @@ def eval_compare(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per-metric deltas B − A with paired-bootstrap 95% CIs, flipped cases, cost and latency deltas."""
+    # deferred: the runner and the reports load langgraph and deepeval (seconds) that --help must not wait for
     from jdgraph.evals.reports import comparison_markdown
     from jdgraph.evals.runner import compare_runs, load_run
 
@@ -366,12 +348,9 @@ def eval_compare(
 
 
 @eval_app.command("validate")
-@_handle
+@handle_errors
 def eval_validate(path: Annotated[Path, typer.Argument(help="A golden JSONL file")]) -> None:
     """Check a golden file against the schema: every problem, each naming the file and line."""
-    from jdgraph.errors import GoldenError
-    from jdgraph.evals.goldens import check_suite
-
     suite, problems = check_suite(path)
     if problems:
         for problem in problems:
