@@ -104,7 +104,8 @@ def spans_report(tagger_id: str, thresholds: list[float]) -> dict[str, Any]:
 def int8_report(encoder_id: str | None, seed: int = 13) -> dict[str, Any]:
     """Dynamic int8 quantisation of the encoder's Linear layers (torch, no extra dependency): the share of titles-dev
     top-1 decisions (fused ranking) that stay identical, and the size of the int8 weights. A stand-in for the int8
-    ONNX export until onnxruntime is a dependency: both quantise the same matrices the same way (per-row scales)."""
+    ONNX export until onnxruntime is a dependency: both quantise the Linear weights to int8 and the activations
+    dynamically; torch's default uses one scale per weight matrix, onnxruntime's can use one per row."""
     import io
 
     import numpy as np
