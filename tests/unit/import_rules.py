@@ -10,8 +10,8 @@ counted: only the module written.
 The rules (:data:`RULES` and the three below them):
 
 - the layers: storage (``catalog``) imports only ``catalog``, ``settings`` and ``errors``; ``tools`` import no
-  ``graph``, ``api``, face or ``evals``; the agent (``graph``, ``context``, ``matching``, ``scoring``, ``prompts``,
-  ``tools``) imports no face, ``evals`` or ``api``; nothing outside ``cli`` imports ``cli``; ``errors`` imports
+  ``graph``, ``api``, face or ``evals``; the agent (``graph``, ``context``, ``matching``, ``prompts``, ``tools``)
+  imports no face (:data:`FACE`), ``evals`` or ``api``; nothing outside ``cli`` imports ``cli``; ``errors`` imports
   nothing of the package and ``settings`` only ``errors``; ``trained`` imports only ``trained``, ``settings`` and
   ``errors``. These count imports under ``if TYPE_CHECKING:`` too (knowing a type is knowing the module).
 - no import cycle: no group of modules that import each other, directly or round a circle (Tarjan's strongly
@@ -44,7 +44,7 @@ DEFERRED = re.compile(r"^#\s*(deferred|lazy):\s*\S+(\s+\S+){2,}", re.IGNORECASE)
 
 FACE = ("cli", "ui", "runview", "terminal", "localmodel")
 """The command line, the web page, and what only they use (a run's view, terminal output, the local model server)."""
-AGENT = ("graph", "context", "matching", "scoring", "prompts", "tools")
+AGENT = ("graph", "context", "matching", "prompts", "tools")
 
 STORAGE_RULE = "storage knows no graph, tools or face"
 TOOLS_RULE = "tools know no graph"
