@@ -8,12 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 from jdgraph.errors import JdgraphError
+from jdgraph.trained import artefacts
+from jdgraph.trained.encoder import EncoderParams
+from jdgraph.trained.tagger import TaggerParams
+from jdgraph.trained.train import train_encoder_artefact, train_tagger_artefact
 
 
 def _threads(n: int | None) -> None:
     if n:
+        # deferred: torch takes seconds to import, and list or show need none of it
         import torch
 
         torch.set_num_threads(n)
@@ -40,8 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("model_id")
     args = parser.parse_args(argv)
     try:
-        from jdgraph.trained import artefacts
-
         if args.command == "list":
             for card in artefacts.list_models():
                 print(f"{card.get('model_id')}\t{card.get('kind')}\t{card.get('size_bytes', 0) / 1e6:.1f} MB\t"
@@ -55,11 +59,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         _threads(args.threads)
         if args.kind == "encoder":
-            from dataclasses import replace
-
-            from jdgraph.trained.encoder import EncoderParams
-            from jdgraph.trained.train import train_encoder_artefact
-
             params = EncoderParams(seed=args.seed, hard_negatives=not args.no_hard_negatives, max_steps=args.max_steps)
             for name in ("epochs", "lr", "batch_size"):
                 if getattr(args, name) is not None:
@@ -68,11 +67,6 @@ def main(argv: list[str] | None = None) -> int:
                                           use_alt_labels=not args.no_alt_labels, limit=args.limit,
                                           measure_dev=not args.no_dev)  # fmt: skip
         else:
-            from dataclasses import replace
-
-            from jdgraph.trained.tagger import TaggerParams
-            from jdgraph.trained.train import train_tagger_artefact
-
             tparams = TaggerParams(seed=args.seed)
             for name in ("epochs", "lr", "batch_size"):
                 if getattr(args, name) is not None:

