@@ -234,14 +234,13 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         node_timings_ms=timings,
         warnings=warnings,
     )
+    result_json = result.model_dump(mode="json")
     if ctx.persist and outcomes:
         # A persist that was cut off after its transaction (killed before this line) left the run without its
         # result: a resumed one stores it then, and never overwrites a stored one.
-        catalog.runs.store_result(
-            state.run_id, result.model_dump(mode="json"), timings, only_if_missing=outcomes[0].outcome != "saved"
-        )
+        catalog.runs.store_result(state.run_id, result_json, timings, only_if_missing=outcomes[0].outcome != "saved")
     return {
-        "result": result.model_dump(mode="json"),
+        "result": result_json,
         "queued": queued,
         "persistence": outcomes,
         "timings_ms": {"persist": elapsed_ms(t0)},
