@@ -270,7 +270,8 @@ def test_checkpoints_nothing_will_resume_are_reported_and_pruned(catalog) -> Non
     cut_off = []
     for _ in range(2):
         run_id = str(uuid.uuid4())
-        app.invoke(InputState(jd_text=_jd(uuid.uuid4().hex[:8]), run_id=run_id), {"configurable": {"thread_id": run_id}},
+        config = {"configurable": {"thread_id": run_id}}
+        app.invoke(InputState(jd_text=_jd(uuid.uuid4().hex[:8]), run_id=run_id), config,
                    context=Context.from_env(catalog_reader=catalog))  # fmt: skip
         cut_off.append(run_id)
     old, recent = cut_off
