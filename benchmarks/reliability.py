@@ -1,19 +1,29 @@
-"""Reliability benchmark (issue 12).
+"""Reliability benchmark (issues 12 and 19).
 
-``python benchmarks/reliability.py [--jds 200] [--workers 8] [--processes 8] [--fuzz 0]``
+``python benchmarks/reliability.py [--jds 200] [--workers 8] [--processes 8] [--fuzz 0] [--only PART,...]``
 
 Runs in a fresh starter catalog (schema ``reliability_<random>`` on ``$JDGRAPH_HOME``'s embedded server, dropped at
 the end) and prints one table:
 
 - **bad inputs**: every file of ``tests/corpus`` plus the 2 MB text, and batch lines of wrong JSON types, through
   the public API or the batch reader: each must be a clear ``InputError`` or a run whose status says what it is;
-- **prompt injection**: the ``tests/redteam`` payloads in a real JD: no review item, no centroid move, the role the
-  legitimate text supports;
+- **prompt injection**: the ``tests/redteam`` payloads (plain and disguised) in a real JD: no proposal for the
+  catalog, no centroid move, the role the legitimate text supports, and one ``quarantine`` review item quoting it;
 - **LLM faults** through the local OpenAI-compatible stub (429 with Retry-After, 500, a timeout, truncated JSON,
   JSON that violates the schema, an adjudication naming a role that was not offered): every run completes;
 - **process and database faults**: ``os._exit`` inside persist's transaction and between nodes, then ``resume``;
   ``kill -9`` of a batch after two lines, then the batch again and with ``--resume``; a connection terminated by the
   server during persist, and the server's disk-full error (SQLSTATE 53100) on the run's insert, each then ``resume``;
+- **bad fields**: a NUL or lone surrogate in a batch line's title, company or id is that line's error, the good lines
+  around it saved once; through ``jdgraph.classify`` each bad field is an ``InputError`` with nothing written;
+- **document bombs** (``tests/bombs.py``: a DOCX of 324 MB in 980 KB, PDF Flate, page-tree and form bombs): an
+  ``InputError`` in a child capped at 1.5 GB, and exit 2 with no traceback from ``jdgraph classify``;
+- **planted home** (as root): a home another user made in a world-writable folder, with a known password, a link
+  for ``pgdata``, ``pgdata.users.tmp`` or ``pgdata.lock``: refused (exit 2), no root-owned file written through;
+- **DNS rebinding** on the web page: a foreign Host gets no page, cookie or approval; a NUL in a query is a 400;
+- **killed postmaster**: ``kill -9`` of a home's server during a ``--concurrency 4`` batch: each line a result or
+  a database error line, then ``--resume`` saves the rest once; **SIGTERM** (and SIGKILL) of a server's last user
+  stops the server;
 - **concurrency**: ``--jds`` JDs on ``--workers`` threads sharing roles, known skills and unknown skills, then the
   same batch again; and ``--processes`` CLI batches at once (the ``--jds`` split among them), each on ``--workers``
   threads. Checked from the rows: one run per JD, one pending item per proposal whose count equals the
@@ -30,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -83,9 +94,14 @@ def _env() -> dict[str, str]:
     return {**os.environ}
 
 
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``jdgraph ARGS`` through its public entry point (the module layout is not the benchmark's concern)."""
+    return subprocess.run([sys.executable, "-m", "jdgraph.cli", *args], capture_output=True, text=True,
+                          env=env or _env())  # fmt: skip
+
+
 def bad_inputs(t: Tally) -> None:
     import jdgraph
-    from jdgraph.cli import _batch_line
     from jdgraph.errors import InputError
 
     corpus = ROOT / "tests" / "corpus"
@@ -109,20 +125,25 @@ def bad_inputs(t: Tally) -> None:
     lines = [b'{"id": 1, "text": 5}', b'{"id": [1], "text": "x"}', b'{"id": "a", "title": {}, "text": "x"}',
              b'{"id": "b", "text": "\\ud800"}', b"\xff\xfe", b"[1, 2]", b'"text"', b"{",
              b'{"text": "no id"}']  # fmt: skip
-    for n, raw in enumerate(lines, 1):
-        t.add(inputs=1)
-        t.add(lost=0 if isinstance(_batch_line(n, raw), str) else 1)  # a message for the line, never an exception
+    with tempfile.TemporaryDirectory() as tmp:
+        batch = Path(tmp) / "bad.jsonl"
+        batch.write_bytes(b"\n".join(lines) + b"\n")
+        done = _cli("classify", "--batch", str(batch))
+    outs = _json_lines(done.stdout)
+    t.add(inputs=len(lines), crashes=int("Traceback" in done.stderr))
+    # a message for each line, in order, never an exception that ends the batch
+    t.add(lost=len(lines) - sum(1 for n, o in enumerate(outs, 1) if o.get("line") == n and "error" in o))
 
 
 def injection(t: Tally, catalog: Any) -> None:
-    from tests.redteam.test_injection import NURSE, PAYLOADS, catalog_state
+    from tests.redteam.test_injection import DISGUISED, NURSE, PAYLOADS, catalog_state
 
     import jdgraph
 
     def state() -> tuple[int, int, int]:
         return catalog_state(catalog)
 
-    for payload in PAYLOADS.values():
+    for payload in (PAYLOADS | DISGUISED).values():
         for placement in ("end", "start", "middle"):
             text = {
                 "end": NURSE + payload,
@@ -134,7 +155,9 @@ def injection(t: Tally, catalog: Any) -> None:
             t.add(inputs=1, rows_checked=3)
             held = (
                 state() == before
-                and not result.queued
+                # its one review item is the quarantine itself, quoting what held it; nothing else is proposed
+                and [q.kind for q in result.queued] == ["quarantine"]
+                and str(result.queued[0].payload["evidence"]) in text
                 and result.decision.chosen_role.slug == "registered-nurse"
                 and result.persistence[0].outcome == "saved"
             )
@@ -304,20 +327,299 @@ def process_faults(t: Tally, catalog: Any, tmp: Path) -> None:
           + sum(1 for x in resumed.stdout.splitlines() if json.loads(x).get("done_before") != "saved"))  # fmt: skip
 
 
+def _own_home(tmp: Path, name: str) -> tuple[Path, dict[str, str]]:
+    """A fresh home for an embedded server of its own, and the environment that uses it. Its parent must be one
+    others may traverse: as root, the server runs as an account of its own that must reach the home."""
+    parent = tmp / "homes"
+    parent.mkdir(mode=0o711, exist_ok=True)
+    parent.chmod(0o711)
+    home = parent / name
+    env = {**_env(), "JDGRAPH_HOME": str(home), "JDGRAPH_DB_SCHEMA": "jdgraph"}
+    env.pop("DATABASE_URL", None)
+    return home, env
+
+
+def _json_lines(out: str) -> list[dict[str, Any]]:
+    """A batch's output lines; one that is not a JSON object stays, as neither a result nor an error (lost)."""
+    lines = []
+    for line in out.splitlines():
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            obj = None
+        if line.strip():
+            lines.append(obj if isinstance(obj, dict) else {"unparsed": line})
+    return lines
+
+
+def _postmaster(home: Path) -> int:
+    return int((home / "pgdata" / "postmaster.pid").read_text().split()[0])
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie left for its parent to reap does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def bad_fields(t: Tally, catalog: Any, tmp: Path) -> None:
+    """A NUL or a lone surrogate in a batch line's title, company or id ended the whole batch (a driver error, or a
+    UnicodeEncodeError before any output): now each is an error line and the good lines around them are saved once.
+    Through ``jdgraph.classify`` each bad field is an ``InputError`` before anything is written."""
+    import jdgraph
+    from jdgraph.errors import InputError
+
+    tag = uuid.uuid4().hex[:8]
+
+    def jd(i: int) -> str:
+        return TEMPLATES["registered-nurse"].format(tag=f" ({tag}-{i})", unknown=UNKNOWN[i % 4], years=2)
+
+    good = [json.dumps({"id": f"ok-{tag}-{i}", "text": jd(i)}) for i in (0, 1)]
+    bad = [
+        json.dumps({"id": f"nul-title-{tag}", "text": jd(10), "title": "Rust\u0000Dev"}),
+        '{"id": "w9\\udc00", "text": "Registered Nurse\\n- Care for patients"}',
+        json.dumps({"id": f"nul-company-{tag}", "text": jd(11), "company": "Acme\u0000"}),
+        json.dumps({"id": f"nul-id-{tag}\u0000", "text": jd(12)}),
+    ]
+    batch = tmp / "bad-fields.jsonl"
+    batch.write_text("\n".join([good[0], *bad, good[1]]) + "\n")
+    done = _cli("classify", "--batch", str(batch))
+    outs = _json_lines(done.stdout)
+    t.add(inputs=len(good) + len(bad), crashes=int("Traceback" in done.stderr or done.returncode != 1))
+    errors = [o for o in outs[1:-1] if "error" in o and "result" not in o]
+    results = [o["result"] for o in (outs[0], outs[-1]) if "result" in o] if len(outs) == 6 else []
+    t.add(lost=len(bad) - len(errors) + len(good) - len(results))
+    with catalog.db.connection() as conn:
+        saved = conn.execute(
+            "SELECT input_id, count(*) AS n FROM runs WHERE input_id = ANY(%s) GROUP BY input_id",
+            ([f"ok-{tag}-0", f"ok-{tag}-1"],),
+        ).fetchall()
+        stray = conn.execute(
+            "SELECT count(*) AS n FROM runs WHERE jd_text LIKE %s OR jd_text LIKE %s OR jd_text LIKE %s",
+            tuple(f"%({tag}-{i})%" for i in (10, 11, 12)),
+        ).fetchone()["n"]
+    t.add(rows_checked=len(saved) + 1, double=sum(r["n"] - 1 for r in saved) + stray,
+          lost=len(good) - len(saved))  # fmt: skip
+
+    # Through the library: each bad field an InputError, with no run and no checkpoint for its run id.
+    bad_kwargs: list[dict[str, Any]] = [
+        {"input_id": "id\ud800"},
+        {"title": "a\x00"},
+        {"company": "Acme\x00"},
+        {"input_id": "id\x00"},
+        {"metadata": {"k\udc00": 1}},
+        {"metadata": {"s": {1}}},
+    ]
+    for i, fields in enumerate(bad_kwargs):
+        run_id = str(uuid.uuid4())
+        t.add(inputs=1)
+        try:
+            jdgraph.classify(jd(20 + i), run_id=run_id, **fields)
+            refused = False
+        except InputError:
+            refused = True
+        except Exception:  # a crash is what this counts
+            refused = False
+            t.add(crashes=1)
+        with catalog.db.connection() as conn:
+            left = conn.execute(
+                "SELECT (SELECT count(*) FROM runs WHERE run_id = %(id)s::uuid)"
+                " + (SELECT count(*) FROM checkpoints WHERE thread_id = %(id)s::text) AS n",
+                {"id": run_id},
+            ).fetchone()["n"]
+        t.add(rows_checked=2, lost=0 if refused else 1, double=int(left))
+
+
+def bombs(t: Tally, tmp: Path) -> None:
+    """Documents that inflate past any reasonable size (the issue's 980 KB DOCX of 324 MB, PDF Flate, page-tree and
+    form bombs): each a clear ``InputError`` in bounded memory (a child capped at 1.5 GB), and exit 2 with no
+    traceback from ``jdgraph classify``."""
+    from tests import bombs as built
+
+    child = (
+        "import json, resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000,) * 2)\n"
+        "import jdgraph\n"
+        "from jdgraph.errors import InputError\n"
+        "try:\n"
+        "    jdgraph.classify(open(sys.argv[1], 'rb').read(), persist=False); r = 'read'\n"
+        "except InputError as e:\n"
+        "    r = 'InputError'\n"
+        # VmHWM, not ru_maxrss: Linux carries the forking parent's peak (this benchmark's) into ru_maxrss
+        "peak = next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM'))\n"
+        "print(json.dumps([r, peak // 1024]))\n"
+    )
+    peaks = []
+    for name, build in (("bomb.docx", built.docx_bomb), ("flate.pdf", built.pdf_flate_bomb),
+                        ("page-tree.pdf", built.pdf_page_tree_bomb), ("form.pdf", built.pdf_form_bomb)):  # fmt: skip
+        path = tmp / name
+        path.write_bytes(build())
+        t.add(inputs=1, faults=1)
+        read = subprocess.run([sys.executable, "-c", child, str(path)], capture_output=True, text=True, env=_env())
+        try:
+            outcome, peak_mb = json.loads(read.stdout.splitlines()[-1])
+        except (IndexError, ValueError):
+            outcome, peak_mb = "crashed", 0
+        peaks.append(f"{name} {outcome} at {peak_mb} MB")
+        cli = _cli("classify", str(path), "--no-persist")
+        held = outcome == "InputError" and peak_mb < 300 and cli.returncode == 2 and "Traceback" not in cli.stderr
+        t.add(survived=int(held), crashes=int(outcome == "crashed" or "Traceback" in cli.stderr), lost=int(not held))
+    print(f"  bombs: {', '.join(peaks)} (peak memory of a child reading it)", file=sys.stderr)
+
+
+def planted_home(t: Tally, tmp: Path) -> None:
+    """Another local user plants root's JDGRAPH_HOME in a world-writable folder before root's first run: a known
+    password, ``pgdata.users.tmp`` or ``pgdata.lock`` as a link to a root-owned file, or ``pgdata`` as a link to
+    the planter's own folder. Each home is refused with a ConfigError (exit 2, no traceback), the root-owned file is
+    untouched and nothing is written to the planter's folder. Root only (the planter is ``nobody``)."""
+    if os.geteuid() != 0:
+        print("  planted home: skipped (needs root, to plant as another user)", file=sys.stderr)
+        return
+    shared = tmp / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    victim = tmp / "victim"
+    victim.write_text("root's\n")
+    for plant in ("password", "users.tmp", "pgdata", "lock"):
+        home, theirs = shared / f"h-{plant}", shared / f"t-{plant}"
+        planter = ["runuser", "-u", "nobody", "--"]
+        subprocess.run([*planter, "mkdir", str(home), str(theirs)], check=True)
+        how = {
+            "password": f"echo known > {home}/pgdata.password",
+            "users.tmp": f"ln -s {victim} {home}/pgdata.users.tmp",
+            "pgdata": f"ln -s {theirs} {home}/pgdata",
+            "lock": f"ln -s {victim} {home}/pgdata.lock",
+        }[plant]
+        subprocess.run([*planter, "sh", "-c", how], check=True)
+        _, env = _own_home(tmp, "unused")
+        done = _cli("db", "status", env={**env, "JDGRAPH_HOME": str(home)})
+        refused = done.returncode == 2 and "Traceback" not in done.stderr
+        t.add(inputs=1, faults=1, survived=int(refused), crashes=int("Traceback" in done.stderr),
+              rows_checked=2, lost=int(victim.read_text() != "root's\n" or any(theirs.iterdir())))  # fmt: skip
+
+
+def rebinding(t: Tally, catalog: Any) -> None:
+    """A DNS-rebinding page (Host: evil.example, same-origin to the browser) gets no page, no CSRF cookie, and its
+    post cannot approve a pending item; a NUL in a query is a 400 page, not a 500."""
+    from starlette.testclient import TestClient
+
+    import jdgraph
+    from jdgraph.ui.app import create_app
+
+    jdgraph.classify(TEMPLATES["data-engineer"].format(tag=f" {uuid.uuid4().hex[:6]}", unknown=UNKNOWN[2],
+                                                                years=5), run_id=str(uuid.uuid4()))  # fmt: skip
+    item = next(i for i in catalog.review.list(status="pending", limit=500) if i.kind != "quarantine")
+    client = TestClient(create_app(catalog, reviewer="bench"), base_url="http://127.0.0.1:8765",
+                        raise_server_exceptions=False)  # fmt: skip
+    evil = {"host": "evil.example:8765"}
+    page = client.get("/review", headers=evil)
+    client.cookies.set("jdgraph_csrf", "t" * 32)
+    post = client.post(f"/review/{item.id}/approve", data={"csrf": "t" * 32, "reviewer": "attacker"},
+                       headers={**evil, "origin": "http://evil.example:8765", "sec-fetch-site": "same-origin"},
+                       follow_redirects=False)  # fmt: skip
+    nul = [client.get(path) for path in ("/review?q=%00", "/runs?q=a%00b")]
+    ours = client.get("/review")  # the page still answers its own host name
+    t.add(inputs=5, faults=4, rows_checked=1, crashes=sum(1 for r in (page, post, *nul) if r.status_code >= 500))
+    held = [
+        page.status_code in (400, 421) and "jdgraph_csrf" not in page.headers.get("set-cookie", ""),
+        post.status_code in (400, 421) and catalog.review.get(item.id).status == "pending",
+        *(r.status_code == 400 for r in nul),
+    ]
+    t.add(survived=sum(held), lost=len(held) - sum(held) + int(ours.status_code != 200))
+
+
+def killed_postmaster(t: Tally, tmp: Path, n: int = 30) -> None:
+    """``kill -9`` of the embedded server's postmaster during a ``--concurrency 4`` batch (a home of its own): every
+    line gets its result or a database error line, in order, exit 1, no traceback; then ``--resume`` starts the
+    server again and saves the rest, each line once, those saved before marked ``done_before``."""
+    home, env = _own_home(tmp, "postmaster")
+    tag = uuid.uuid4().hex[:8]
+    lines = [{"id": f"pm{i}", "text": TEMPLATES[list(TEMPLATES)[i % 3]].format(
+        tag=f" (pm {tag} {i})", unknown=UNKNOWN[i % 4], years=1 + i % 7)} for i in range(n)]  # fmt: skip
+    batch = tmp / "postmaster.jsonl"
+    batch.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    cmd = [sys.executable, "-m", "jdgraph.cli", "classify", "--batch", str(batch), "--concurrency", "4"]
+    with (tmp / "postmaster.stderr").open("w+") as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the server is up and a line is classified
+        os.kill(_postmaster(home), signal.SIGKILL)
+        # on through the same buffered pipe: communicate(timeout=...) reads the raw descriptor and would lose what
+        # readline buffered beyond the first line
+        rest = proc.stdout.read()
+        proc.wait(timeout=900)
+        stderr.seek(0)
+        err = stderr.read()
+    outs = _json_lines(first + rest)
+    answered = [o for o in outs if "result" in o or re.search("database|PostgreSQL", o.get("error", ""))]
+    saved = {o["id"] for o in outs if "result" in o}
+    in_order = [o.get("id") for o in outs] == [x["id"] for x in lines]
+    t.add(inputs=n, faults=1, survived=int(proc.returncode == 1 and "Traceback" not in err),
+          crashes=int("Traceback" in err), lost=n - len(answered) + int(not in_order))  # fmt: skip
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=env)
+    again = _json_lines(resumed.stdout)
+    results = [o for o in again if "result" in o]
+    # a line saved before the kill must not run again: its line says done_before
+    rerun = sum(1 for o in results if o["id"] in saved and o.get("done_before") != "saved")
+    t.add(crashes=int("Traceback" in resumed.stderr or resumed.returncode != 0), lost=n - len(results), double=rerun)
+    count = ("import json; from jdgraph.catalog.db import Database; db = Database()\n"
+             "with db.connection() as conn:\n"
+             "    rows = conn.execute('SELECT input_id, count(*) AS n, count(result) AS r FROM runs GROUP BY input_id')"
+             ".fetchall()\n"
+             "print(json.dumps({r['input_id']: [r['n'], r['r']] for r in rows}))")  # fmt: skip
+    rows = json.loads(subprocess.run([sys.executable, "-c", count], capture_output=True, text=True, env=env,
+                                     check=True).stdout.splitlines()[-1])  # fmt: skip
+    t.add(rows_checked=len(rows), lost=sum(1 for x in lines if rows.get(x["id"], [0, 0])[1] != 1),
+          double=sum(1 for v in rows.values() if v[0] > 1))  # fmt: skip
+    print(f"  killed postmaster: {len(saved)} of {n} lines saved before the kill, {len(outs) - len(saved)} error "
+          f"lines; --resume: exit {resumed.returncode}, {len(results)} results "
+          f"({sum(1 for o in results if o.get('done_before') == 'saved')} done before)", file=sys.stderr)  # fmt: skip
+
+
+def sigterm_last_user(t: Tally, tmp: Path) -> None:
+    """SIGTERM (and SIGKILL) of the last process using an embedded server: the server stops within seconds (atexit
+    does not run on SIGTERM; a watcher started with the postmaster stops it once no user is alive)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        home, env = _own_home(tmp, f"last-user-{sig.name}")
+        code = ("from jdgraph.catalog.db import Database; Database().server_info(); print('ready', flush=True)\n"
+                "import time; time.sleep(600)")  # fmt: skip
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        postmaster = _postmaster(home)
+        proc.send_signal(sig)
+        proc.wait()
+        deadline = time.time() + 30
+        while _alive(postmaster) and time.time() < deadline:
+            time.sleep(0.2)
+        t.add(inputs=1, faults=1, survived=int(not _alive(postmaster)))
+
+
+def _server_accounts() -> set[str]:
+    """As root, each home's server runs as a system account of its own (jdgraph-…): the ones a run made are removed."""
+    import pwd
+
+    return {p.pw_name for p in pwd.getpwall() if p.pw_name.startswith("jdgraph-")}
+
+
 def _jd_vector(catalog: Any, text: str) -> np.ndarray:
     """The vector persist adds to a centroid, recomputed from the text alone."""
-    from jdgraph.graph.persist import _jd_vector, responsibility_for_kras
+    from jdgraph.graph.nodes.persist import _jd_vector
+    from jdgraph.graph.sections import kra_bullets, responsibility_sentences
     from jdgraph.graph.state import State
     from jdgraph.graph.text import normalise_text
 
-    state = State(jd_text=text, text=normalise_text(text))
-    bullets = [s.text for s in responsibility_for_kras(state)]
+    normalised = normalise_text(text)
+    state = State(jd_text=text, text=normalised, sentences=responsibility_sentences(normalised))
+    bullets = [s.text for s in kra_bullets(state.sentences)]
     vectors = catalog.embeddings.embed_array(bullets) if bullets else np.zeros((0, catalog.embeddings.dimension))
     return _jd_vector(state, catalog, vectors)
 
 
 def concurrency(t: Tally, catalog: Any, n: int, workers: int) -> int:
-    from jdgraph.api import BatchItem, classify_many
+    from jdgraph import BatchItem, classify_many
     from jdgraph.graph.identity import input_hash
     from jdgraph.graph.text import normalise_text
 
@@ -472,20 +774,32 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--processes", type=int, default=8, help="CLI batches at once (--jds split among them)")
     ap.add_argument("--fuzz", type=int, default=0)
+    ap.add_argument("--only", default="", help="comma-separated parts to run (default: all), e.g. 'bombs,rebinding'")
     args = ap.parse_args()
+    only = [x.strip().lower() for x in args.only.split(",") if x.strip()]
 
     from jdgraph.catalog.registry import open_catalog
 
     catalog = open_catalog("starter")
+    accounts = _server_accounts()
     t = Tally()
     t0 = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            # others may traverse it (not list it): as root, the servers of the homes in it run as accounts of their
+            # own, and the planted-home case plants as another user
+            Path(tmp).chmod(0o711)
             for name, step in (
                 ("bad inputs", lambda: bad_inputs(t)),
                 ("prompt injection", lambda: injection(t, catalog)),
                 ("LLM faults", lambda: llm_faults(t)),
                 ("process and database faults", lambda: process_faults(t, catalog, Path(tmp))),
+                ("bad fields", lambda: bad_fields(t, catalog, Path(tmp))),
+                ("document bombs", lambda: bombs(t, Path(tmp))),
+                ("planted home", lambda: planted_home(t, Path(tmp))),
+                ("DNS rebinding", lambda: rebinding(t, catalog)),
+                ("killed postmaster", lambda: killed_postmaster(t, Path(tmp))),
+                ("SIGTERM of the last user", lambda: sigterm_last_user(t, Path(tmp))),
                 ("concurrency", lambda: concurrency(t, catalog, args.jds, args.workers)),
                 (
                     "processes",
@@ -495,6 +809,8 @@ def main() -> int:
                 ),
                 ("parser fuzz", lambda: fuzz(t, args.fuzz)),
             ):
+                if only and not any(o in name.lower() for o in only):
+                    continue
                 s0 = time.perf_counter()
                 t.section = name
                 step()
@@ -503,6 +819,12 @@ def main() -> int:
                       f"lost {got['lost']}, double counted {got['double']}", file=sys.stderr)  # fmt: skip
     finally:
         catalog.db.drop_schema(including_prefixed=True)
+        # The homes' servers stop once their last user is gone; an account still in use cannot be removed yet.
+        for name in _server_accounts() - accounts:
+            for _ in range(50):
+                if subprocess.run(["userdel", name], capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.2)
     r = t.rows
     print(f"\nreliability ({time.perf_counter() - t0:.0f} s, catalog schema {catalog.db.schema}, dropped)\n")
     print(
