@@ -1,5 +1,5 @@
 """The catalog's public operations, as the command line and the web page use them: open a catalog by name,
-migrate it, report its status and repair it, import a taxonomy, search it, prune checkpoints, read runs and decide
+migrate it, report its status and repair it, import a taxonomy, count it, prune checkpoints, read runs and decide
 review items. Thin functions over the catalog's own modules: the face calls these and never the database layer.
 """
 
@@ -19,7 +19,7 @@ from jdgraph.catalog.importers.onet import OnetImporter
 from jdgraph.catalog.importers.starter import StarterImporter
 from jdgraph.catalog.migrations import MigrationReport, schema_version
 from jdgraph.catalog.migrations import migrate as _migrate
-from jdgraph.catalog.models import CatalogStats, SkillCandidate
+from jdgraph.catalog.models import CatalogStats
 from jdgraph.catalog.queries import Catalog
 from jdgraph.catalog.registry import (
     catalog_schema,
@@ -48,11 +48,6 @@ def catalog(name: str | None = None, *, progress: Progress | None = None) -> Cat
 def load_embedding_model() -> None:
     """Load the embedding model the catalog opens with (one per process), so a caller can say it is doing so."""
     shared_embeddings()
-
-
-def catalog_sources(name: str) -> dict[str, str]:
-    """The taxonomies imported into catalog ``name`` (source -> version)."""
-    return get_catalog(name).sources()
 
 
 def _database(name: str | None, **kwargs: Any) -> Database:
@@ -167,11 +162,6 @@ def import_taxonomy(
 def stats(opened: Catalog) -> CatalogStats:
     """Counts of skills, aliases, dimensions, roles, KRAs, links, reviews and runs."""
     return opened.stats()
-
-
-def search_skills(opened: Catalog, query: str, top: int) -> list[SkillCandidate]:
-    """The ``top`` skills nearest ``query`` (exact and normalised aliases first, then by embedding)."""
-    return opened.search_skills(query, k=top)
 
 
 def persisted_before(persistence_outcome: str) -> bool:
