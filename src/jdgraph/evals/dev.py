@@ -169,6 +169,7 @@ def _take(rows: Sequence[T], suite: str, limit: int | None, ci_slice: bool) -> l
 def run_hahu(
     catalog_name: str, limit: int | None, concurrency: int, context: dict[str, Any], ci_slice: bool = False
 ) -> tuple[list[DevCase], dict[str, float]]:
+    # deferred: the API brings LangGraph and the graph (3 s); reports and calibration import this module without it
     from jdgraph.api import BatchItem, classify_many
 
     rows = [json.loads(line) for line in data_path("hahu-dev").read_text(encoding="utf-8").splitlines() if line]
@@ -210,6 +211,7 @@ def run_hahu(
 def run_titles(
     catalog_name: str, limit: int | None, context: dict[str, Any], ci_slice: bool = False
 ) -> tuple[list[DevCase], dict[str, float]]:
+    # deferred: the catalog's modules (0.7 s) are needed only to run a suite, not to read or report one
     from jdgraph.catalog.registry import get_catalog
     from jdgraph.context import Context
     from jdgraph.matching.roles import search_roles
@@ -231,7 +233,7 @@ def run_titles(
 def run_sentences(
     suite: str, catalog_name: str, limit: int | None, ci_slice: bool = False
 ) -> tuple[list[DevCase], dict[str, float]]:
-    from jdgraph.catalog.registry import get_catalog
+    from jdgraph.catalog.registry import get_catalog  # deferred: only running a suite opens a catalog
 
     catalog = get_catalog(catalog_name)
     gold: dict[str, set[str]] = defaultdict(set)
@@ -263,6 +265,7 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
 def run_skillspan(
     catalog_name: str, limit: int | None, concurrency: int, context: dict[str, Any], ci_slice: bool = False
 ) -> tuple[list[DevCase], dict[str, float]]:
+    # deferred: the API brings LangGraph and the graph (3 s); reports and calibration import this module without it
     from jdgraph.api import BatchItem, classify_many
 
     rows = [json.loads(line) for line in data_path("skillspan-dev").read_text(encoding="utf-8").splitlines() if line]
@@ -336,7 +339,7 @@ def run_dev_suite(
 ) -> DevRun:
     """Run one dev suite (its fixed CI slice with ``ci_slice``); ``context`` overrides
     :class:`jdgraph.context.Context` fields."""
-    from jdgraph.catalog.registry import get_catalog
+    from jdgraph.catalog.registry import get_catalog  # deferred: only running a suite opens a catalog
 
     if suite not in DEV_SUITES:
         raise InputError(f"unknown dev suite {suite!r}; one of {sorted(DEV_SUITES)}")

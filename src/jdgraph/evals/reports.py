@@ -8,10 +8,12 @@ latency per node.
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 from collections import Counter
 
-from jdgraph.evals.dev import DevCase, DevRun
+from jdgraph.evals.dev import DevCase, DevRun, case_correct, expected_calibration_error, reliability_bins
 from jdgraph.evals.runner import Baseline, CaseRun, Comparison, EvalRun
 
 
@@ -219,14 +221,10 @@ def comparison_markdown(cmp: Comparison, a_label: str, b_label: str) -> str:
 # -- dev suites (real data against ESCO) -------------------------------------------------------------------------
 def reliability_diagram_png(confidences: list[float], correct: list[bool], *, bins: int = 10) -> bytes:
     """Confidence vs accuracy per equal-width bin, with the diagonal and each bin's share of cases, as a PNG."""
-    import io
-
-    import matplotlib
+    import matplotlib  # deferred: matplotlib takes over a second to import, and only this diagram draws
 
     matplotlib.use("Agg")  # no display; never pick an interactive backend
-    import matplotlib.pyplot as plt
-
-    from jdgraph.evals.dev import expected_calibration_error, reliability_bins
+    import matplotlib.pyplot as plt  # deferred: only once the backend above is chosen
 
     data = reliability_bins(confidences, correct, bins)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 5.6), height_ratios=[3, 1], sharex=True)
@@ -250,8 +248,6 @@ def reliability_diagram_png(confidences: list[float], correct: list[bool], *, bi
 
 
 def _dev_misses(run: DevRun, limit: int = 60) -> list[DevCase]:
-    from jdgraph.evals.dev import case_correct
-
     return [c for c in run.results if c.error or not case_correct(c)][:limit]
 
 
@@ -279,10 +275,6 @@ def dev_markdown_report(run: DevRun) -> str:
 
 
 def dev_html_report(run: DevRun) -> str:
-    import base64
-
-    from jdgraph.evals.dev import case_correct
-
     esc = html.escape
     metric_rows = "".join(f"<tr><td>{esc(n)}</td><td>{v:.3f}</td></tr>" for n, v in run.metrics.items())
     scored = [c for c in run.results if c.confidence is not None]

@@ -178,6 +178,7 @@ def run_suite(
     runs: list[CaseRun] = []
     judge_llm = None
     if judge:
+        # deferred: deepeval takes seconds to import, and only a judged run needs it
         from jdgraph.evals.judge import JudgeLLM
 
         judge_llm = JudgeLLM(judge)
@@ -220,7 +221,7 @@ def run_suite(
                     passed=not unrecorded and _case_passed(scores),
                 )
                 if judge_llm is not None and output is not None and output.route == "adjudicated":
-                    from jdgraph.evals.judge import judge_adjudication
+                    from jdgraph.evals.judge import judge_adjudication  # deferred: deepeval, as for JudgeLLM above
 
                     score, reason = judge_adjudication(judge_llm, case.text, output.chosen_role, output.reasoning)
                     run.judge_scores["adjudication_reasoning"] = CaseScore(score, reason=reason)
