@@ -32,7 +32,7 @@ from jdgraph.catalog.registry import (
 from jdgraph.catalog.review import ReviewStore
 from jdgraph.catalog.runs import ALREADY_PERSISTED
 from jdgraph.catalog.writer import CatalogWriter, ImportReport
-from jdgraph.errors import DatabaseLockTimeoutError
+from jdgraph.errors import DatabaseLockTimeoutError, InputError
 from jdgraph.settings import CHECKPOINT_TTL_DAYS, DatabaseSettings
 
 STATUS_LOCK_TIMEOUT_S = 2.0
@@ -144,7 +144,7 @@ def import_taxonomy(
     if source == "starter":
         importer: Any = StarterImporter()
     elif path is None:
-        raise ValueError(f"importing {source} needs the path of its files")
+        raise InputError(f"importing {source} needs the path of its files (a folder, or ESCO's zip)")
     else:
         importer = (EscoImporter if source == "esco" else OnetImporter)(path, only=tuple(only))
     name = name or source
