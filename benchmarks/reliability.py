@@ -327,6 +327,10 @@ def process_faults(t: Tally, catalog: Any, tmp: Path) -> None:
           + sum(1 for x in resumed.stdout.splitlines() if json.loads(x).get("done_before") != "saved"))  # fmt: skip
 
 
+HOMES: list[Path] = []
+"""The embedded-server homes this run made (their accounts are removed at the end)."""
+
+
 def _own_home(tmp: Path, name: str) -> tuple[Path, dict[str, str]]:
     """A fresh home for an embedded server of its own, and the environment that uses it. Its parent must be one
     others may traverse: as root, the server runs as an account of its own that must reach the home."""
@@ -334,6 +338,7 @@ def _own_home(tmp: Path, name: str) -> tuple[Path, dict[str, str]]:
     parent.mkdir(mode=0o711, exist_ok=True)
     parent.chmod(0o711)
     home = parent / name
+    HOMES.append(home)
     env = {**_env(), "JDGRAPH_HOME": str(home), "JDGRAPH_DB_SCHEMA": "jdgraph"}
     env.pop("DATABASE_URL", None)
     return home, env
@@ -484,6 +489,7 @@ def planted_home(t: Tally, tmp: Path) -> None:
     victim.write_text("root's\n")
     for plant in ("password", "users.tmp", "pgdata", "lock"):
         home, theirs = shared / f"h-{plant}", shared / f"t-{plant}"
+        HOMES.append(home)  # refused before any account is made, unless that regresses
         planter = ["runuser", "-u", "nobody", "--"]
         subprocess.run([*planter, "mkdir", str(home), str(theirs)], check=True)
         how = {
@@ -597,11 +603,24 @@ def sigterm_last_user(t: Tally, tmp: Path) -> None:
         t.add(inputs=1, faults=1, survived=int(not _alive(postmaster)))
 
 
-def _server_accounts() -> set[str]:
-    """As root, each home's server runs as a system account of its own (jdgraph-…): the ones a run made are removed."""
+def _remove_accounts(homes: list[Path]) -> None:
+    """As root, each home's server ran as a system account of its own (jdgraph-<hash of the home>): remove those of
+    this run's homes, and only those (other sessions' servers run as theirs). Each server stops once its last user
+    is gone; an account still in use cannot be removed yet."""
     import pwd
 
-    return {p.pw_name for p in pwd.getpwall() if p.pw_name.startswith("jdgraph-")}
+    from jdgraph.catalog.embedded.accounts import home_hash
+
+    for home in homes:
+        name = "jdgraph-" + home_hash(home.resolve(), 8)
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        for _ in range(50):
+            if subprocess.run(["userdel", name], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.2)
 
 
 def _jd_vector(catalog: Any, text: str) -> np.ndarray:
@@ -781,7 +800,6 @@ def main() -> int:
     from jdgraph.catalog.registry import open_catalog
 
     catalog = open_catalog("starter")
-    accounts = _server_accounts()
     t = Tally()
     t0 = time.perf_counter()
     try:
@@ -819,12 +837,8 @@ def main() -> int:
                       f"lost {got['lost']}, double counted {got['double']}", file=sys.stderr)  # fmt: skip
     finally:
         catalog.db.drop_schema(including_prefixed=True)
-        # The homes' servers stop once their last user is gone; an account still in use cannot be removed yet.
-        for name in _server_accounts() - accounts:
-            for _ in range(50):
-                if subprocess.run(["userdel", name], capture_output=True).returncode == 0:
-                    break
-                time.sleep(0.2)
+        if os.geteuid() == 0:
+            _remove_accounts(HOMES)
     r = t.rows
     print(f"\nreliability ({time.perf_counter() - t0:.0f} s, catalog schema {catalog.db.schema}, dropped)\n")
     print(
