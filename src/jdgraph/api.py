@@ -19,7 +19,7 @@ from jdgraph.graph.builder import builder, graph
 from jdgraph.graph.identity import batch_run_id, content_key, input_hash, run_id_of
 from jdgraph.graph.schemas import ClassificationResult
 from jdgraph.graph.sections import responsibility_sentences, texts_to_embed
-from jdgraph.graph.state import InputState
+from jdgraph.graph.state import STATE_TYPES, InputState
 from jdgraph.graph.text import check_field, check_input, is_unicode, normalise_text
 from jdgraph.matching.roles import search_roles
 
@@ -43,7 +43,7 @@ def compiled_graph(*, durable: bool, ctx: Context) -> Any:
     """The graph; durable runs get a checkpointer in the run's catalog schema."""
     if not durable:
         return graph
-    return builder.compile(name="jdgraph", checkpointer=postgres_checkpointer(ctx.resolve_catalog().db))
+    return builder.compile(name="jdgraph", checkpointer=postgres_checkpointer(ctx.resolve_catalog().db, STATE_TYPES))
 
 
 def classify(

@@ -321,3 +321,27 @@ def test_more_concurrent_runs_on_one_role_than_pool_connections_all_finish(catal
         o.error.message for o in outcomes if o.error
     ]
     assert all(o.result is not None and o.result.persistence[0].outcome == "saved" for o in outcomes)
+
+
+def test_a_checkpoint_reads_back_with_only_the_state_types_allowed(catalog, caplog) -> None:
+    """The checkpointer reads back only :data:`STATE_TYPES` (LangGraph will block unregistered classes): a run's
+    whole state round-trips through a serializer that allows nothing else, with no class blocked."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    from jdgraph.context import Context
+    from jdgraph.graph.builder import builder
+    from jdgraph.graph.schemas import ParsedJD, ResolvedSkill, RoleSignal
+    from jdgraph.graph.state import STATE_TYPES, InputState
+
+    strict = InMemorySaver(serde=JsonPlusSerializer(allowed_msgpack_modules=STATE_TYPES))
+    app = builder.compile(checkpointer=strict)
+    config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    with caplog.at_level("WARNING"):
+        app.invoke(InputState(jd_text=RUST_JD), config=config, context=Context(catalog_reader=catalog, persist=False))
+        values = app.get_state(config).values
+    assert not [r for r in caplog.records if "deserializ" in r.getMessage().lower()]
+    assert isinstance(values["parsed"], ParsedJD)
+    assert values["skills"] and all(isinstance(s, ResolvedSkill) for s in values["skills"])
+    assert values["role_signals"] and all(isinstance(s, RoleSignal) for s in values["role_signals"])
+    assert values["result"]["decision"]["chosen_role"]["slug"] == "systems-software-engineer"

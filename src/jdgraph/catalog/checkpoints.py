@@ -16,32 +16,43 @@ from jdgraph.catalog.db import Database
 from jdgraph.errors import DatabaseError
 
 _lock = threading.Lock()
-_savers: dict[tuple[str, str], Any] = {}
+_pools: dict[tuple[str, str], ConnectionPool] = {}
+_savers: dict[tuple[str, str, tuple[type, ...]], Any] = {}
 
 
-def postgres_checkpointer(db: Database) -> Any:
-    """A ``PostgresSaver`` in the catalog's schema, set up once per process and schema."""
-    from langgraph.checkpoint.postgres import PostgresSaver  # deferred: 0.5 s to import; only checkpointing needs it
+def postgres_checkpointer(db: Database, state_types: tuple[type, ...] = ()) -> Any:
+    """A ``PostgresSaver`` in the catalog's schema, set up once per process and schema. ``state_types`` are the
+    classes the graph's state holds (pydantic models, dataclasses, enums): only they, and LangGraph's own safe
+    types, are read back from a checkpoint. Without the list LangGraph reads any class with a warning that it will
+    block unregistered ones in a future version (or now, under ``LANGGRAPH_STRICT_MSGPACK``), and a resume would
+    then fail."""
+    # deferred: 0.5 s to import LangGraph's saver and serializer; only checkpointing needs them
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
     with _lock:
         key = (db.url, db.schema)
-        saver = _savers.get(key)
+        saver = _savers.get((*key, state_types))
         if saver is None:
-            pool = ConnectionPool(
-                db.url,
-                min_size=1,
-                max_size=4,
-                open=True,
-                kwargs={
-                    "autocommit": True,
-                    "prepare_threshold": 0,
-                    "row_factory": dict_row,
-                    "options": f"-c search_path={db.schema},public",
-                },
-            )
-            saver = PostgresSaver(pool)  # type: ignore[arg-type]
+            pool = _pools.get(key)
+            if pool is None:
+                pool = ConnectionPool(
+                    db.url,
+                    min_size=1,
+                    max_size=4,
+                    open=True,
+                    kwargs={
+                        "autocommit": True,
+                        "prepare_threshold": 0,
+                        "row_factory": dict_row,
+                        "options": f"-c search_path={db.schema},public",
+                    },
+                )
+                _pools[key] = pool
+            serde = JsonPlusSerializer(allowed_msgpack_modules=state_types) if state_types else None
+            saver = PostgresSaver(pool, serde=serde)  # type: ignore[arg-type]
             saver.setup()
-            _savers[key] = saver
+            _savers[(*key, state_types)] = saver
         return saver
 
 

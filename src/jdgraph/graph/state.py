@@ -1,12 +1,18 @@
 """Graph state: small dataclasses whose fields hold the typed values the nodes exchange (the pydantic models of
 :mod:`jdgraph.graph.schemas`, the extractor's dataclasses), so no node re-validates what another wrote. LangGraph's
-checkpoint serializer stores them as they are (its allowlist is built from these annotations)."""
+checkpoint serializer stores them as they are, and reads back only the classes :data:`STATE_TYPES` lists (found
+from these annotations)."""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import operator
+import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+
+from pydantic import BaseModel
 
 from jdgraph.graph.extract import SkillFinding
 from jdgraph.graph.schemas import (
@@ -96,3 +102,32 @@ class State(InputState, OutputState):
     """Every model call, appended by the node that made it."""
     timings_ms: Annotated[dict[str, float], merge_dicts] = field(default_factory=dict)
     warnings: Annotated[list[str], operator.add] = field(default_factory=list)
+
+
+def value_types(root: type) -> tuple[type, ...]:
+    """Every class a value of ``root`` can hold (pydantic models, dataclasses, enums), found through its fields'
+    annotations, ``root`` first."""
+    found: dict[type, None] = {}
+
+    def visit(tp: object) -> None:
+        for arg in typing.get_args(tp):
+            visit(arg)
+        if typing.get_origin(tp) is not None or not isinstance(tp, type) or tp in found:
+            return
+        if issubclass(tp, BaseModel):
+            found[tp] = None
+            for f in tp.model_fields.values():
+                visit(f.annotation)
+        elif dataclasses.is_dataclass(tp):
+            found[tp] = None
+            for hint in typing.get_type_hints(tp).values():
+                visit(hint)
+        elif issubclass(tp, enum.Enum):
+            found[tp] = None
+
+    visit(root)
+    return tuple(found)
+
+
+STATE_TYPES = value_types(State)
+"""The classes a checkpoint of a run may hold: the checkpointer's allowlist (anything else is not read back)."""
