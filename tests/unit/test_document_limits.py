@@ -30,7 +30,10 @@ try:
     out = {{"text": check_input(open(sys.argv[1], "rb").read())[:2000]}}
 except InputError as exc:
     out = {{"error": exc.message}}
-out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+# VmHWM (this process image's peak), not ru_maxrss: Linux carries the parent's peak across fork and exec, so a
+# child of a large test process reported the parent's 1.4 GB whatever it read.
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+out["maxrss_mb"] = int(hwm.split()[1]) // 1024
 print(json.dumps(out))
 """
 
