@@ -120,13 +120,10 @@ class CatalogMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: any(s == "pending" for s in self.status.values()))
     @rule(data=st.data())
-    def approve(self, data: st.DataObject) -> None:
-        self._decide(data, approve=True)
-
-    @precondition(lambda self: any(s == "pending" for s in self.status.values()))
-    @rule(data=st.data())
-    def reject(self, data: st.DataObject) -> None:
-        self._decide(data, approve=False)
+    def decide(self, data: st.DataObject) -> None:
+        # Approvals and rejections alternate over the whole test, so both are exercised whatever sequence the
+        # (derandomized, source-seeded) search draws: with two rules a seed could pick only one of them.
+        self._decide(data, approve=self.seen["approved"] <= self.seen["rejected"])
 
     # -- what must always hold ----------------------------------------------------------------------------------
     @invariant()
@@ -149,7 +146,7 @@ def test_classify_rerun_resume_approve_reject_keep_the_database_consistent(catal
     run_state_machine_as_test(
         CatalogMachine,
         settings=settings(
-            max_examples=10,
+            max_examples=15,
             stateful_step_count=15,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
