@@ -337,10 +337,14 @@ def eval_compare(
 ) -> None:
     """Per-metric deltas B − A with paired-bootstrap 95% CIs, flipped cases, cost and latency deltas."""
     # deferred: the runner and the reports load langgraph and deepeval (seconds) that --help must not wait for
+    from jdgraph.evals.dev_compare import compare_dev_runs, is_dev_result, load_dev_run
     from jdgraph.evals.reports import comparison_markdown
     from jdgraph.evals.runner import compare_runs, load_run
 
-    cmp = compare_runs(load_run(run_a), load_run(run_b), resamples=resamples, seed=seed)
+    if is_dev_result(run_a) or is_dev_result(run_b):
+        cmp = compare_dev_runs(load_dev_run(run_a), load_dev_run(run_b), resamples=resamples, seed=seed)
+    else:
+        cmp = compare_runs(load_run(run_a), load_run(run_b), resamples=resamples, seed=seed)
     if as_json:
         print(json.dumps(cmp.model_dump(mode="json"), indent=2))
     else:

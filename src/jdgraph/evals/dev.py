@@ -298,20 +298,23 @@ def run_skillspan(
                 evidence.append((*span, skill.tag == "new"))
         gold = [(s["start"], s["end"], s["type"]) for s in row["spans"]]
         source = row["source"]
+        mine: dict[str, float] = defaultdict(float)  # this posting's counts: compare resamples postings with them
         for start, end, kind in gold:
-            counts[f"{source}:{kind}:gold"] += 1
+            mine[f"{source}:{kind}:gold"] += 1
             if any(_overlaps((start, end), (a, b)) for a, b, _ in evidence):
-                counts[f"{source}:{kind}:found"] += 1
+                mine[f"{source}:{kind}:found"] += 1
         proposals = []
         for a, b, new in evidence:
             hit = any(_overlaps((a, b), (s, e)) for s, e, _ in gold)
-            counts[f"{source}:evidence"] += 1
-            counts[f"{source}:evidence_hit"] += hit
+            mine[f"{source}:evidence"] += 1
+            mine[f"{source}:evidence_hit"] += hit
             if new:
-                counts["proposals"] += 1
-                counts["proposal_hits"] += hit
+                mine["proposals"] += 1
+                mine["proposal_hits"] += hit
                 proposals.append({"text": text[a:b], "overlaps_gold": hit})
-        case.detail = {"source": source, "proposals": proposals}
+        for key, value in mine.items():
+            counts[key] += value
+        case.detail = {"source": source, "proposals": proposals, "counts": dict(mine)}
         case.ranked = [f"{text[a:b]}" for a, b, _ in evidence]
         cases.append(case)
 
