@@ -96,3 +96,12 @@ def catalog(database, embeddings):  # type: ignore[no-untyped-def]
     cat = open_catalog("starter", db=database, embeddings=embeddings)
     use_catalog(cat)
     return cat
+
+
+@pytest.fixture(scope="session")
+def span_tagger():  # type: ignore[no-untyped-def]
+    """The tagger the package ships, loaded once: a graph invoked directly takes it in its context, as
+    jdgraph.api's runs do."""
+    from jdgraph.trained.registry import get_span_tagger
+
+    return get_span_tagger("shipped")

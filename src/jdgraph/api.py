@@ -22,6 +22,7 @@ from jdgraph.graph.sections import responsibility_sentences, texts_to_embed
 from jdgraph.graph.state import STATE_TYPES, InputState
 from jdgraph.graph.text import check_field, check_input, is_unicode, normalise_text
 from jdgraph.matching.roles import search_roles
+from jdgraph.trained.registry import get_span_tagger
 
 DURABILITY = "sync"
 """Each step's checkpoint is written before the next step starts. With LangGraph's default ("async") a process
@@ -36,6 +37,8 @@ def run_context(**context: Any) -> Context:
     ctx = Context.from_env(**context)
     if ctx.catalog_reader is None:
         ctx.catalog_reader = get_catalog(ctx.catalog)
+    if ctx.span_tagger != "none" and ctx.span_tagger_reader is None:
+        ctx.span_tagger_reader = get_span_tagger(ctx.span_tagger)
     return ctx
 
 
@@ -154,7 +157,11 @@ def classify_many(
     results are yielded) and items cut off mid-run continue from their last checkpoint.
     """
     ctx = run_context(**context)
-    context = {**context, "catalog_reader": ctx.catalog_reader}  # each run reads the catalog opened here
+    context = {
+        **context,
+        "catalog_reader": ctx.catalog_reader,
+        "span_tagger_reader": ctx.span_tagger_reader,
+    }  # each run reads the catalog opened here
 
     def run_id_for(item: BatchItem) -> str | None:
         """The item's run id; None for an item that will fail its own run with a clear error (a lone surrogate in

@@ -35,11 +35,40 @@ class Context:
         default=None,
         metadata={"description": "the open catalog the run reads (set by the API or the server from `catalog`)"},
     )
+    span_tagger: str = field(
+        default="shipped",
+        metadata={
+            "description": "the trained skill-span tagger: 'shipped' (in the package), a model id in the cache "
+            "(jdgraph models list), or 'none' (the catalog dictionary and phrase patterns only)"
+        },
+    )
+    # The card's threshold (0.5) maximises span F1 on held-out training postings; the pipeline wants its evidence
+    # right more than complete. On those postings (14 held out of SkillSpan's training file, never dev), with the
+    # defaults below, 0.7 gives evidence precision 0.72 at knowledge recall 0.81 and skill recall 0.69 (0.6 and 0.5
+    # fall under 0.70 precision). tagged_accept and tagged_propose were set on the same postings: 0.75 links a
+    # tagged span to a catalog skill (0.65 linked "embedded Linux" to a data engineer's span in the starter
+    # catalog), 0.95 proposes 37 names there at precision 0.97 (0.9: 69 at 0.87).
+    span_tagger_threshold: float = field(
+        default=0.7,
+        metadata={"description": "decoding threshold of the tagger (0: the one its card chose for span F1)"},
+    )
+    span_tagger_reader: Any = field(
+        default=None,
+        metadata={"description": "the loaded tagger the run uses (set by the API or the server from `span_tagger`)"},
+    )
     parse_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     extract_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     adjudicate_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     enrich_model: str = field(default="none", metadata={"description": "'provider:model' or 'none'"})
     embedding_accept: float = field(default=0.80, metadata={"description": "min cosine to accept an embedding alias"})
+    tagged_accept: float = field(
+        default=0.75,
+        metadata={"description": "min cosine for a span the tagger marked to link to its nearest catalog skill"},
+    )
+    tagged_propose: float = field(
+        default=0.95,
+        metadata={"description": "min tagger confidence for an unmatched tagged span to be proposed as a new skill"},
+    )
     alias_learn: float = field(default=0.88, metadata={"description": "embedding matches above this propose an alias"})
     extract_embedding: float = field(
         default=0.72, metadata={"description": "min cosine for a responsibility sentence to imply a skill"}
@@ -75,6 +104,21 @@ class Context:
     centroid_candidates: int = field(
         default=_DEFAULT_SCORING.centroid_candidates,
         metadata={"description": "roles nearest the JD's vector that join the candidates"},
+    )
+    title_vote_weight: float = field(
+        default=_DEFAULT_SCORING.title_vote_weight,
+        metadata={"description": "role fusion: the vote of the coded vacancy titles nearest the JD's title"},
+    )
+    title_vote_with_aliases: bool = field(
+        default=_DEFAULT_SCORING.title_vote_with_aliases,
+        metadata={"description": "the catalog's title aliases near the title vote beside the coded vacancy titles"},
+    )
+    title_vote_k: int = field(
+        default=_DEFAULT_SCORING.title_vote_k, metadata={"description": "coded vacancy titles that vote"}
+    )
+    title_vote_temperature: float = field(
+        default=_DEFAULT_SCORING.title_vote_temperature,
+        metadata={"description": "softmax temperature of the vote (lower: the nearest titles count more)"},
     )
     confidence_center: float = field(
         default=_DEFAULT_SCORING.confidence_center, metadata={"description": "fused score at confidence 0.5"}
@@ -136,6 +180,10 @@ class Context:
             skill_candidates=self.skill_candidates,
             title_centroid_weight=self.title_centroid_weight,
             skill_idf=self.skill_idf,
+            title_vote_weight=self.title_vote_weight,
+            title_vote_with_aliases=self.title_vote_with_aliases,
+            title_vote_k=self.title_vote_k,
+            title_vote_temperature=self.title_vote_temperature,
             confidence_center=self.confidence_center,
             confidence_slope=self.confidence_slope,
             confidence_full_margin=self.confidence_full_margin,
@@ -153,6 +201,21 @@ class Context:
                 setting="catalog_reader",
             )
         return self.catalog_reader
+
+    def resolve_span_tagger(self) -> Any:
+        """The run's tagger (``span_tagger_reader``), or None when ``span_tagger`` is 'none'. Like the catalog, it
+        is opened by whoever starts the run (:func:`jdgraph.api.run_context`, :mod:`jdgraph.server`); a run asked
+        for a tagger and given none fails rather than silently taking the untrained path."""
+        if self.span_tagger == "none":
+            return None
+        if self.span_tagger_reader is None:
+            raise ConfigError(
+                f"this run's context asks for span tagger {self.span_tagger!r} but holds none: pass a loaded one, "
+                "e.g. Context(span_tagger_reader=get_span_tagger('shipped')) with get_span_tagger from "
+                "jdgraph.trained.registry, or span_tagger='none' for the dictionary extractor",
+                setting="span_tagger_reader",
+            )
+        return self.span_tagger_reader
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Context:

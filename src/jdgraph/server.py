@@ -11,11 +11,13 @@ catalog in the context, or call :mod:`jdgraph.api`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from jdgraph.catalog.queries import Catalog
 from jdgraph.catalog.registry import get_catalog
 from jdgraph.context import Context
 from jdgraph.graph.builder import build
+from jdgraph.trained.registry import get_span_tagger
 
 
 @dataclass(kw_only=True)
@@ -26,6 +28,11 @@ class ServerContext(Context):
         if self.catalog_reader is None:
             self.catalog_reader = get_catalog(self.catalog)
         return super().resolve_catalog()
+
+    def resolve_span_tagger(self) -> Any:
+        if self.span_tagger != "none" and self.span_tagger_reader is None:
+            self.span_tagger_reader = get_span_tagger(self.span_tagger)
+        return super().resolve_span_tagger()
 
 
 graph = build(ServerContext).compile(name="jdgraph")

@@ -235,7 +235,7 @@ def test_prompt_injection_cannot_add_catalog_entries(catalog) -> None:
     assert result.decision.chosen_role.slug == "registered-nurse"
 
 
-def test_interrupted_run_resumes_from_checkpoint(catalog) -> None:
+def test_interrupted_run_resumes_from_checkpoint(catalog, span_tagger) -> None:
     from jdgraph.catalog.checkpoints import postgres_checkpointer
     from jdgraph.context import Context
     from jdgraph.graph.builder import builder
@@ -245,7 +245,9 @@ def test_interrupted_run_resumes_from_checkpoint(catalog) -> None:
     interrupted = builder.compile(checkpointer=postgres_checkpointer(catalog.db), interrupt_before=["persist"])
     config = {"configurable": {"thread_id": run_id}}
     interrupted.invoke(
-        InputState(jd_text=NURSE_JD, run_id=run_id), config=config, context=Context(catalog_reader=catalog)
+        InputState(jd_text=NURSE_JD, run_id=run_id),
+        config=config,
+        context=Context(catalog_reader=catalog, span_tagger_reader=span_tagger),
     )
     snapshot = interrupted.get_state(config)
     assert snapshot.next == ("persist",)  # stopped between nodes, before anything was written
@@ -284,12 +286,12 @@ def test_alias_phrases_are_found_across_separators_and_verb_forms(catalog) -> No
     assert found["Rust"] == "rust"  # possessive dropped
 
 
-def test_graph_invoked_with_the_default_input_gets_a_fresh_run_id_and_persists(catalog) -> None:
+def test_graph_invoked_with_the_default_input_gets_a_fresh_run_id_and_persists(catalog, span_tagger) -> None:
     from jdgraph.context import Context
     from jdgraph.graph.builder import graph
 
     # As `langgraph dev` runs it (no run_id), with the catalog its server entry opens.
-    out = graph.invoke({"jd_text": NURSE_JD}, context=Context(catalog_reader=catalog))
+    out = graph.invoke({"jd_text": NURSE_JD}, context=Context(catalog_reader=catalog, span_tagger_reader=span_tagger))
     run_id = out["result"]["run_id"]
     assert str(uuid.UUID(run_id)) == run_id
     assert out["result"]["persistence"][0] == {"item": run_id, "kind": "run", "outcome": "saved"}
@@ -323,7 +325,7 @@ def test_more_concurrent_runs_on_one_role_than_pool_connections_all_finish(catal
     assert all(o.result is not None and o.result.persistence[0].outcome == "saved" for o in outcomes)
 
 
-def test_a_checkpoint_reads_back_with_only_the_state_types_allowed(catalog, caplog) -> None:
+def test_a_checkpoint_reads_back_with_only_the_state_types_allowed(catalog, span_tagger, caplog) -> None:
     """The checkpointer reads back only :data:`STATE_TYPES` (LangGraph will block unregistered classes): a run's
     whole state round-trips through a serializer that allows nothing else, with no class blocked."""
     from langgraph.checkpoint.memory import InMemorySaver
@@ -338,7 +340,11 @@ def test_a_checkpoint_reads_back_with_only_the_state_types_allowed(catalog, capl
     app = builder.compile(checkpointer=strict)
     config = {"configurable": {"thread_id": str(uuid.uuid4())}}
     with caplog.at_level("WARNING"):
-        app.invoke(InputState(jd_text=RUST_JD), config=config, context=Context(catalog_reader=catalog, persist=False))
+        app.invoke(
+            InputState(jd_text=RUST_JD),
+            config=config,
+            context=Context(catalog_reader=catalog, span_tagger_reader=span_tagger, persist=False),
+        )
         values = app.get_state(config).values
     assert not [r for r in caplog.records if "deserializ" in r.getMessage().lower()]
     assert isinstance(values["parsed"], ParsedJD)

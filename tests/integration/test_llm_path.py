@@ -149,7 +149,7 @@ def test_adjudicator_llm_calls_tools_and_decides(catalog, stub: StubOpenAI) -> N
     assert [c.node for c in result.llm_calls] == ["adjudicate"] * 3
 
 
-def test_streaming_messages_mode_goes_through_the_stub(catalog, stub: StubOpenAI) -> None:
+def test_streaming_messages_mode_goes_through_the_stub(catalog, span_tagger, stub: StubOpenAI) -> None:
     from jdgraph.context import Context
     from jdgraph.graph.builder import graph
     from jdgraph.graph.state import InputState
@@ -159,7 +159,9 @@ def test_streaming_messages_mode_goes_through_the_stub(catalog, stub: StubOpenAI
         graph.stream(
             InputState(jd_text=NURSE_JD, run_id=str(uuid.uuid4())),
             stream_mode="messages",
-            context=Context(parse_model="openai:gpt-4.1-mini", persist=False, catalog_reader=catalog),
+            context=Context(
+                parse_model="openai:gpt-4.1-mini", persist=False, catalog_reader=catalog, span_tagger_reader=span_tagger
+            ),
         )
     )
     assert any(r.get("stream") for r in stub.requests)

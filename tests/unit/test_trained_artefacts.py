@@ -49,7 +49,7 @@ def test_replacing_a_model_swaps_it_whole_and_records_its_size(cache: Path) -> N
 
 
 def test_missing_corrupt_or_wrong_kind_artefacts_name_the_rebuild_command(cache: Path) -> None:
-    with pytest.raises(artefacts.ArtefactError, match=r"python -m jdgraph.trained train span-tagger"):
+    with pytest.raises(artefacts.ArtefactError, match=r"jdgraph models train span-tagger"):
         artefacts.read_card("span-tagger-minilm", "span-tagger")
     _install("enc")
     with pytest.raises(artefacts.ArtefactError, match=r"is a 'encoder', not a 'span-tagger'.*train span-tagger"):
@@ -92,5 +92,5 @@ def test_corrupt_weights_are_an_error_naming_the_rebuild_not_a_silent_fallback(
         (folder / "model/config.json").write_text('{"model_type": "bert"}', encoding="utf-8")
         artefacts.write_card(folder, {"model_id": "m", "kind": kind, "files": files, "threshold": 0.5,
                                       "hyper_parameters": {}})  # fmt: skip
-    with pytest.raises(artefacts.ArtefactError, match=rf"'m' cannot be loaded.*python -m jdgraph.trained train {kind}"):
+    with pytest.raises(artefacts.ArtefactError, match=rf"'m' cannot be loaded.*jdgraph models train {kind}"):
         getattr(train, loader)("m")

@@ -325,6 +325,20 @@ class Catalog:
                 hits.extend(TitleHit(r["role_id"], title, r["alias"], float(r["sim"]), "embedding") for r in rows)
         return hits
 
+    def nearest_title_examples(
+        self, vector: np.ndarray, k: int, *, leave_out: Sequence[int] = ()
+    ) -> list[tuple[int, float]]:
+        """(role id, cosine) of the ``k`` coded vacancy titles nearest ``vector``, best first (none before
+        ``jdgraph catalog import titles``). ``leave_out``: file lines not to use (a held-out fold when tuning)."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                """SELECT role_id, 1 - (embedding <=> %b) AS sim FROM role_title_examples
+                   WHERE embedding IS NOT NULL AND NOT (source_line = ANY(%s))
+                   ORDER BY embedding <=> %b LIMIT %s""",
+                (vector, list(leave_out), vector, k),
+            ).fetchall()
+        return [(int(r["role_id"]), float(r["sim"])) for r in rows]
+
     def kra_matches(
         self, sentences: Sequence[str], vectors: np.ndarray | None = None, *, per_sentence: int = 8
     ) -> dict[int, list[KraMatch]]:

@@ -118,6 +118,16 @@ class SkillRelation:
     kind: Literal["broader"] = "broader"
 
 
+@dataclass(frozen=True)
+class TitleExampleRecord:
+    """A vacancy title as an employer wrote it, coded to a role (by the role's ``source_id``); ``line`` is where the
+    file holds it, for errors and for taking a fold out when tuning."""
+
+    title: str
+    role_source_id: str
+    line: int
+
+
 @dataclass
 class ImportBundle:
     """One source's content. The iterables are consumed once, in field order, so an importer can stream them."""

@@ -17,6 +17,7 @@ from jdgraph.catalog.import_progress import Progress, import_in_progress
 from jdgraph.catalog.importers.esco import EscoImporter
 from jdgraph.catalog.importers.onet import OnetImporter
 from jdgraph.catalog.importers.starter import StarterImporter
+from jdgraph.catalog.importers.titles import read_title_examples
 from jdgraph.catalog.migrations import MigrationReport, schema_version
 from jdgraph.catalog.migrations import migrate as _migrate
 from jdgraph.catalog.models import CatalogStats
@@ -130,7 +131,7 @@ class ImportOutcome:
 
 
 def import_taxonomy(
-    source: Literal["starter", "esco", "onet"],
+    source: Literal["starter", "esco", "onet", "titles"],
     path: Path | None = None,
     *,
     name: str | None = None,
@@ -141,6 +142,10 @@ def import_taxonomy(
     """Import ``source``'s files at ``path`` (the starter catalog needs none) into catalog ``name`` (default: one
     named after the source). Re-importing the same files changes nothing; a slice (``only``: ISCO or O*NET-SOC
     code prefixes) never removes what it does not cover."""
+    if source == "titles":
+        if path is None:
+            raise InputError("importing titles needs the path of a title,occupation_uri CSV")
+        return import_title_examples(path, name=name or "esco", force=force, progress=progress)
     if source == "starter":
         importer: Any = StarterImporter()
     elif path is None:
@@ -157,6 +162,21 @@ def import_taxonomy(
     )
     forget_catalogs()
     return ImportOutcome(name, bundle.version, report, opened.stats())
+
+
+def import_title_examples(
+    path: Path, *, name: str = "esco", force: bool = False, progress: Progress | None = None
+) -> ImportOutcome:
+    """Replace catalog ``name``'s title examples from the CSV at ``path`` with those of this file, and embed them
+    (``jdgraph catalog import titles PATH``): each votes for its occupation when a JD's title is near it."""
+    source, examples, content_hash = read_title_examples(path)
+    opened = open_catalog(name, require_content=True, progress=progress)
+    (progress or (lambda stage, done, total: None))(f"read {len(examples):,} titles from {path.name}", 0, 0)
+    report = CatalogWriter(opened.db, opened.embeddings, progress=progress).import_title_examples(
+        source, examples, content_hash=content_hash, force=force
+    )
+    forget_catalogs()
+    return ImportOutcome(name, report.version, report, opened.stats())
 
 
 def stats(opened: Catalog) -> CatalogStats:

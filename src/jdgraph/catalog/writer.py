@@ -34,7 +34,7 @@ from jdgraph.catalog.embeddings import ModelEmbeddings
 from jdgraph.catalog.import_progress import ImportProgress, Progress, ProgressRow, import_in_progress
 from jdgraph.catalog.import_sql import MERGE, PRUNE, STAGE_INDEXES, STAGES
 from jdgraph.catalog.normalize import normalize_alias, normalize_text
-from jdgraph.catalog.records import NATURE_PROFILE, ImportBundle, RoleRecord, SkillRecord
+from jdgraph.catalog.records import NATURE_PROFILE, ImportBundle, RoleRecord, SkillRecord, TitleExampleRecord
 from jdgraph.errors import CatalogDataError, CatalogError
 
 __all__ = ["EMBEDDED_TEXTS", "CatalogWriter", "ImportProgress", "ImportReport", "Progress", "import_in_progress"]
@@ -48,10 +48,11 @@ EMBEDDED_TEXTS = (
     ("role_aliases", "alias", "role_aliases_embedding_idx"),
     ("role_kras", "text", "role_kras_embedding_idx"),
     ("dimensions", "name", "dimensions_embedding_idx"),
+    ("role_title_examples", "title", "role_title_examples_embedding_idx"),
 )
 _VACUUMED = (
     "dimensions", "skills", "skill_aliases", "skill_dimensions", "roles", "role_aliases", "role_kras",
-    "role_skills", "role_dimensions", "skill_relations",
+    "role_skills", "role_dimensions", "skill_relations", "role_title_examples",
 )  # fmt: skip
 _REBUILD_INDEX_AT = 5000  # new vectors in one table above which the index is rebuilt rather than updated
 _EMBED_CHUNK = 8192  # texts per embedding call (sorted by length first): few calls, bounded memory
@@ -159,6 +160,61 @@ class CatalogWriter:
         if report.total_changed or report.embedded:
             self.progress("vacuum and analyze", 0, 0)
             self._vacuum()
+        return report
+
+    def import_title_examples(
+        self, source: str, examples: Sequence[TitleExampleRecord], *, content_hash: str, force: bool = False
+    ) -> ImportReport:
+        """Replace ``source``'s coded vacancy titles with ``examples`` (each naming its role by ``source_id``) and
+        embed them, in one transaction. The same file again is skipped unless ``force``. A title coded to a role
+        the catalog lacks is a CatalogDataError with its line: examples vote only for roles that exist."""
+        t0 = time.perf_counter()
+        report = ImportReport(source=source, version=content_hash[:12])
+        if not examples:
+            raise CatalogDataError("no title examples to import", file=source)
+        if not force and self.last_import_hash(source) == content_hash and not self.missing_vectors():
+            report.skipped = True
+            return report
+        with self.db.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('jdgraph-catalog-write'))")
+            wanted = sorted({e.role_source_id for e in examples})
+            roles = {
+                r["source_id"]: r["id"]
+                for r in conn.execute(
+                    "SELECT id, source_id FROM roles WHERE source_id = ANY(%s) AND status <> 'retired'", (wanted,)
+                ).fetchall()
+            }
+            unknown = [e for e in examples if e.role_source_id not in roles]
+            if len(unknown) == len(examples):
+                raise CatalogDataError(
+                    f"no title is coded to a role of this catalog (line {unknown[0].line}: {unknown[0].role_source_id}"
+                    "); import the taxonomy they are coded in first", file=source,
+                )  # fmt: skip
+            if unknown:
+                # A release retires occupations; a title coded to one votes for nothing here, and is said.
+                report.notes.append(
+                    f"{len(unknown)} title(s) coded to roles this catalog lacks were left out (first: line "
+                    f"{unknown[0].line}, {unknown[0].role_source_id})"
+                )
+                examples = [e for e in examples if e.role_source_id in roles]
+            report.removed["role_title_examples"] = max(
+                conn.execute("DELETE FROM role_title_examples WHERE source = %s", (source,)).rowcount, 0
+            )
+            rows = ((roles[e.role_source_id], e.title, source, e.line) for e in examples)
+            with conn.cursor().copy(
+                "COPY role_title_examples (role_id, title, source, source_line) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            report.changed["role_title_examples"] = len(examples)
+            report.embedded = self._embed_missing(conn)
+            report.seconds = round(time.perf_counter() - t0, 3)
+            conn.execute(
+                """INSERT INTO catalog_imports (source, version, content_hash, counts, embedded, seconds)
+                   VALUES (%s, %s, %s, %s, %s, %s)""",
+                (source, report.version, content_hash, _json({"changed": report.changed, "removed": report.removed}),
+                 report.embedded, report.seconds),
+            )  # fmt: skip
         return report
 
     def _vacuum(self) -> None:

@@ -1,5 +1,5 @@
 """The ``jdgraph`` command line: database, catalog, classification, runs, review, evaluation, a local model and
-the web page.
+the web page, and the trained models.
 
 The face of the package, imported by nothing but its entry points (``jdgraph`` = :func:`main`, ``python -m
 jdgraph.cli``). Each command group is a module of its own that calls the library (:mod:`jdgraph.api`,
@@ -19,6 +19,7 @@ from jdgraph.cli.common import HelpGroup
 from jdgraph.cli.db import db_app
 from jdgraph.cli.eval import eval_app
 from jdgraph.cli.llm import llm_app
+from jdgraph.cli.models import models_app
 from jdgraph.cli.review import review_app
 from jdgraph.cli.runs import runs_app
 from jdgraph.cli.ui import ui_cmd
@@ -31,8 +32,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     cls=HelpGroup,
 )
-# In --help, the commands first, then the groups, each in the order registered here. A new group (the trained
-# components' `models`, issue 18) is a module beside these with its own typer.Typer, added with one line below.
+# In --help, the commands first, then the groups, each in the order registered here. A new group is a module beside
+# these with its own typer.Typer, added with one line below.
 app.command("classify")(classify_cmd)
 app.command("ui")(ui_cmd)
 app.add_typer(db_app, name="db")
@@ -41,6 +42,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
 app.add_typer(review_app, name="review")
+app.add_typer(models_app, name="models")
 
 
 def _show_version(value: bool) -> None:

@@ -37,8 +37,13 @@ def catalog_init(force: Annotated[bool, typer.Option(help="Reload even if unchan
 @catalog_app.command("import")
 @handle_errors
 def catalog_import(
-    source: Annotated[Literal["esco", "onet"], typer.Argument(help="Which taxonomy the files are.")],
-    path: Annotated[Path, typer.Argument(help="A folder, or ESCO's official zip (a folder holding both zips).")],
+    source: Annotated[
+        Literal["esco", "onet", "titles"],
+        typer.Argument(help="Which taxonomy the files are; titles: coded vacancy titles (title,occupation_uri CSV)."),
+    ],
+    path: Annotated[
+        Path, typer.Argument(help="A folder, or ESCO's official zip (a folder holding both zips), or the titles CSV.")
+    ],
     catalog: CatalogOption = None,
     only: Annotated[
         list[str] | None,
@@ -46,13 +51,19 @@ def catalog_import(
     ] = None,
     force: Annotated[bool, typer.Option(help="Run the full merge even if the files are unchanged.")] = False,
 ) -> None:
-    """Import ESCO or O*NET into a catalog (default: one named after the source). Re-importing the same files
-    changes nothing; a new release changes and re-embeds only what changed."""
-    _import(source, path, catalog or source, only=tuple(only or ()), force=force)
+    """Import ESCO or O*NET into a catalog (default: one named after the source), or coded vacancy titles into an
+    ESCO catalog (default: esco) as examples that vote for their occupation. Re-importing the same files changes
+    nothing; a new release changes and re-embeds only what changed."""
+    _import(source, path, catalog or ("esco" if source == "titles" else source), only=tuple(only or ()), force=force)
 
 
 def _import(
-    source: Literal["starter", "esco", "onet"], path: Path | None, name: str, *, only: tuple[str, ...], force: bool
+    source: Literal["starter", "esco", "onet", "titles"],
+    path: Path | None,
+    name: str,
+    *,
+    only: tuple[str, ...],
+    force: bool,
 ) -> None:
     from jdgraph.catalog import service  # deferred: psycopg and langchain_core take 2 s that --help must not wait
 

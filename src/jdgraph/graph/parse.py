@@ -26,7 +26,7 @@ from jdgraph.graph.schemas import (
     SourceMarker,
 )
 from jdgraph.graph.text import BULLET, is_heading, source_marker
-from jdgraph.graph.verbs import VERB_FORMS, verb_object_keys
+from jdgraph.graph.verbs import starts_verb_phrase, verb_object_keys
 
 _JD_CUES = re.compile(
     r"\b(responsibilit\w*|requirements?|qualifications?|experience|we are (?:looking|hiring|seeking)|"
@@ -467,10 +467,10 @@ class CatalogIndex:
     def may_start_phrase(self, token: str) -> bool:
         """Can a catalog phrase (an alias, or a verb phrase such as "plan lessons") start with this JD token?"""
         key = normalize_alias(strip_possessive(token))
-        return key in VERB_FORMS or self.is_key_prefix(key)
+        return self.is_key_prefix(key) or starts_verb_phrase(strip_possessive(token))
 
     def starts_verb_phrase(self, token: str) -> bool:
-        return normalize_alias(token) in VERB_FORMS
+        return starts_verb_phrase(token)
 
     def is_key_prefix(self, key: str) -> bool:
         """Does some alias key start with ``key``?"""

@@ -343,4 +343,9 @@ class ClassificationResult(BaseModel):
     llm_calls: list[LLMCallRecord] = Field(default_factory=list)
     llm_cost_usd: float = 0.0
     node_timings_ms: dict[str, float] = Field(default_factory=dict)
+    models: dict[str, str] = Field(
+        default_factory=dict,
+        description="the trained components this run used, e.g. span_tagger: 'shipped (span-tagger-minilm-2ep)' "
+        "or 'none (dictionary extractor)'",
+    )
     warnings: list[str] = Field(default_factory=list)

@@ -101,6 +101,8 @@ class State(InputState, OutputState):
     llm_calls: Annotated[list[LLMCallRecord], operator.add] = field(default_factory=list)
     """Every model call, appended by the node that made it."""
     timings_ms: Annotated[dict[str, float], merge_dicts] = field(default_factory=dict)
+    models: Annotated[dict[str, str], merge_dicts] = field(default_factory=dict)
+    """extract: the trained components the run used (which path it took), for the result and the run record."""
     warnings: Annotated[list[str], operator.add] = field(default_factory=list)
 
 

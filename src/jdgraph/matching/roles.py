@@ -3,14 +3,17 @@
 The graph's match node and the catalog tools (``search_roles``, ``roles_for_skills``) both call these functions,
 so the adjudicator is shown candidates scored exactly as its tools score them. Every weight and threshold is a
 field of :class:`ScoringParams`, which :class:`jdgraph.context.Context` builds from its own documented,
-env-overridable fields. Four signals per role, as in the reference system's stage 3 plus the centroid:
+env-overridable fields. Four signals per role, as in the reference system's stage 3 plus the centroid, the title's
+including the vote of coded vacancy titles:
 
-    score = title_weight · title score + kra_weight · mean of the top-n KRA↔sentence similarities
-          + skill_weight · IDF-weighted skill overlap + centroid_weight · centroid similarity
+    score = title_weight · ((1 - v) · title score + v · title vote) + kra_weight · mean of the top-n KRA↔sentence
+            similarities + skill_weight · IDF-weighted skill overlap + centroid_weight · centroid similarity
 
-where the title score blends the best title alias (a lexical match, normalised form equal to the JD's title,
-scores 1.0; one found by embedding scores (1 - title_lexical_weight) · cosine + title_lexical_weight · word
-overlap) with the title's similarity to the role's centroid (``title_centroid_weight``).
+where v is ``title_vote_weight`` (0 when the catalog holds no coded vacancy titles), the title vote is the role's
+share of the vote of the coded vacancy titles nearest the JD's title, and the title score blends the best title
+alias (a lexical match, normalised form equal to the JD's title, scores 1.0; one found by embedding scores
+(1 - title_lexical_weight) · cosine + title_lexical_weight · word overlap) with the title's similarity to the
+role's centroid (``title_centroid_weight``).
 
 Candidates come from the title, KRA and skill signals and the roles whose centroid is nearest the title's or the
 JD's vector; each is scored on all four (the centroid is computed for candidates only), and the ranking breaks
@@ -53,6 +56,16 @@ class ScoringParams:
     """The title score is (1 - w) · its best alias score + w · the title's similarity to the role's centroid."""
     skill_idf: bool = True
     """Skill overlap weighs each skill by its inverse role frequency (see :func:`skill_idf`)."""
+    title_vote_weight: float = 0.8
+    """Share of the title score that is the vote of the coded vacancy titles nearest the JD's title (``jdgraph
+    catalog import titles``; without examples the title score is as before): each of the ``title_vote_k`` nearest
+    votes for the role it was coded to with weight ``exp((cos - best cos) / T)``, normalised to sum 1, so a role's
+    vote is the share of the neighbourhood it holds. Chosen on held-out TRAINING titles
+    (``python -m jdgraph.evals.tune_title_vote``), never on the dev suites."""
+    title_vote_with_aliases: bool = True
+    """The catalog's title aliases near the title vote beside the coded titles (see :func:`_vote_neighbours`)."""
+    title_vote_k: int = 20
+    title_vote_temperature: float = 0.10
     # Fitted by `jdgraph eval calibrate hahu-dev --catalog esco` (130 real ads against ESCO v1.1.1, log loss over a
     # grid; out-of-fold ECE 0.036 where the hand-set 0.45 / 12 / 0.08 had 0.133). Refit on your own labelled ads.
     confidence_center: float = 0.46
@@ -79,6 +92,34 @@ class RoleSignal(BaseModel):
     matched_skills: list[str] = Field(default_factory=list)
     role_skill_count: int = 0
     centroid_similarity: float = 0.0
+    title_vote: float = Field(default=0.0, description="share of the nearest coded vacancy titles coded to this role")
+
+
+def title_votes(neighbours: Sequence[tuple[int, float]], params: ScoringParams) -> dict[int, float]:
+    """role id → its share of the softmax-weighted vote of the ``title_vote_k`` nearest coded titles
+    (``neighbours``: (role id, cosine), best first)."""
+    top = list(neighbours[: params.title_vote_k])
+    if not top or params.title_vote_weight == 0:
+        return {}
+    best = top[0][1]
+    weights = [math.exp((sim - best) / params.title_vote_temperature) for _, sim in top]
+    total = sum(weights)
+    votes: dict[int, float] = {}
+    for (role_id, _), w in zip(top, weights, strict=True):
+        votes[role_id] = votes.get(role_id, 0.0) + w / total
+    return votes
+
+
+def _vote_neighbours(
+    examples: Sequence[tuple[int, float]], hits: Sequence[TitleHit], title: str, params: ScoringParams
+) -> list[tuple[int, float]]:
+    """The voters, best first: the coded vacancy titles nearest the title and, with ``title_vote_with_aliases``, the
+    catalog's own title aliases among them (a taxonomist's coding counts as one more employer's): a title that is
+    word for word an occupation's label ("Pharmacist") is not outvoted by how one job board happened to code it."""
+    voters = list(examples)
+    if params.title_vote_with_aliases:
+        voters += [(h.role_id, 1.0 if h.match_via == "normalized" else h.similarity) for h in hits if h.title == title]
+    return sorted(voters, key=lambda v: -v[1])
 
 
 def skill_overlap(
@@ -190,7 +231,8 @@ def role_signals(
     """The top ``k`` roles for a JD's titles, responsibility sentences (with their vectors), canonical skill slugs
     and JD vector, each scored on every signal."""
     titles = [t for t in titles if t and t.strip()]
-    title_hits = best_title_matches(catalog.role_title_hits(titles), params) if titles else {}
+    raw_title_hits = catalog.role_title_hits(titles) if titles else []
+    title_hits = best_title_matches(raw_title_hits, params) if titles else {}
     kra_hits = (
         catalog.kra_matches(list(sentences), sentence_vectors, per_sentence=10)
         if sentences and sentence_vectors is not None
@@ -202,8 +244,13 @@ def role_signals(
     # them only. On ESCO hundreds of roles share some skill with a JD; those beyond the best skill_candidates by
     # overlap cannot reach the top k on a 0.15-weighted signal, and scoring them cost 55 ms per JD.
     by_overlap = sorted(overlap, key=lambda r: (-overlap[r][0], r))[: params.skill_candidates]
-    candidates = set(title_hits) | set(kra_hits) | set(by_overlap)
     title_vector = catalog.embeddings.embed_array(titles[:1])[0] if titles else None
+    votes: dict[int, float] = {}
+    if title_vector is not None and params.title_vote_weight:
+        examples = catalog.nearest_title_examples(title_vector, params.title_vote_k)
+        if examples:
+            votes = title_votes(_vote_neighbours(examples, raw_title_hits, titles[0], params), params)
+    candidates = set(title_hits) | set(kra_hits) | set(by_overlap) | set(votes)
     if params.centroid_candidates:
         for vector in (title_vector, jd_vector):
             if vector is not None:
@@ -225,6 +272,8 @@ def role_signals(
             overlap.get(role_id, (0.0, [])),
             index.role_sizes.get(role_id, 0),
             centroid.get(role_id, 0.0),
+            votes.get(role_id, 0.0),
+            bool(votes),
             params,
         )
         for role_id in candidates
@@ -242,6 +291,8 @@ def _signal(
     overlap: tuple[float, list[str]],
     role_skill_count: int,
     centroid: float,
+    vote: float,
+    vote_available: bool,
     params: ScoringParams,
 ) -> RoleSignal:
     alias, alias_sim, via = title or (None, 0.0, "none")
@@ -253,8 +304,11 @@ def _signal(
     # The mean over the pairs the role has (at most top-n): an ESCO occupation with two description sentences is
     # not scored as if a third KRA had matched nothing.
     kra_sim = sum(m.similarity for m in kras) / len(kras) if kras else 0.0
+    # The vote is part of the title signal (how employers write the title), not a fifth signal beside it: the title's
+    # share of the fused score stays title_weight, so a description still outweighs a title as much as it did.
+    wv = params.title_vote_weight if vote_available else 0.0
     score = (
-        params.title_weight * title_sim
+        params.title_weight * ((1 - wv) * title_sim + wv * vote)
         + params.kra_weight * kra_sim
         + params.skill_weight * overlap[0]
         + params.centroid_weight * max(centroid, 0.0)
@@ -274,6 +328,7 @@ def _signal(
         matched_skills=overlap[1],
         role_skill_count=role_skill_count,
         centroid_similarity=round(centroid, 4),
+        title_vote=round(vote, 4),
     )
 
 

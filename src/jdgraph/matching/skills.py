@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal, Protocol
 
+from lemminflect import getAllLemmas
 from pydantic import BaseModel, Field
 
 from jdgraph.catalog.models import MatchVia, SkillMatch
 from jdgraph.catalog.normalize import normalize_alias
 from jdgraph.catalog.queries import Catalog
 
-_NEW_SKILL_SOURCES = {"pattern", "term", "llm"}
+_NEW_SKILL_SOURCES = {"pattern", "term", "llm", "tagger"}
+_NEW_SKILL_MAX_WORDS = 4
+"""A tagged span longer than this that no catalog skill matches is a requirement phrase ("work closely with the
+product team on roadmaps"), not a skill's name: it is not proposed as a new skill."""
 
 
 class _Sentence(Protocol):
@@ -45,6 +49,10 @@ class Finding(Protocol):
     def slug_hint(self) -> str | None: ...
     @property
     def mentions(self) -> Sequence[_Mention]: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def names_knowledge(self) -> bool: ...
 
 
 class SkillEvidence(BaseModel):
@@ -75,9 +83,12 @@ class ResolvedSkill(BaseModel):
     match_via: MatchVia = "none"
     score: float = 0.0
     alias: str | None = None
-    tag: Literal["in_db", "new"] = "new"
+    tag: Literal["in_db", "new", "unmatched"] = "new"
+    """in_db: a catalog skill; new: proposed for review; unmatched: a span the trained tagger marked as a skill that
+    no catalog skill matches and that is no name to propose (a phrase such as "solve complex problems"): kept as
+    evidence of what the job asks, neither linked nor queued."""
     is_primary: bool = False
-    extracted_by: Literal["alias", "coordination", "embedding", "pattern", "term", "llm"] = "alias"
+    extracted_by: Literal["alias", "coordination", "embedding", "pattern", "term", "llm", "tagger"] = "alias"
     evidence: list[SkillEvidence] = Field(default_factory=list)
     dimensions: list[DimensionOut] = Field(default_factory=list)
     proposed_profile: SkillProfile | None = None
@@ -95,7 +106,38 @@ def derive_profile(name: str) -> SkillProfile:
     return SkillProfile(category="Concept", nature="CONCEPT", volatility="MEDIUM", typical_lifespan="MULTI_YEAR")
 
 
-def resolve_skills(findings: Sequence[Finding], catalog: Catalog, *, accept: float) -> list[ResolvedSkill]:
+def name_like(name: str) -> bool:
+    """Could ``name`` be a new skill's name for a reviewer to approve: at most four words, one of them coined (see
+    :func:`_coined`). What a catalog lacks is mostly new tools and technologies; a phrase of plain English words
+    ("party", "Growth", "open models") is a description that a catalog skill covers or no reviewer wants."""
+    words = name.split()
+    if not words or len(words) > _NEW_SKILL_MAX_WORDS:
+        return False
+    return any(_coined(w) for w in words)
+
+
+def _coined(word: str) -> bool:
+    """A word no English dictionary has, or one spelled as a product or technology: "Kubernetes", "MariaDB",
+    "SCSS", "Node.js", "C#"."""
+    if any(c.isdigit() or c in "+#." for c in word) or any(c.isupper() for c in word[1:]):
+        return True
+    return not getAllLemmas(word.strip("()[],;:").casefold())
+
+
+def resolve_skills(
+    findings: Sequence[Finding],
+    catalog: Catalog,
+    *,
+    accept: float,
+    tagged_accept: float | None = None,
+    tagged_propose: float = 0.0,
+) -> list[ResolvedSkill]:
+    """Catalog skills (or new-skill proposals) for ``findings``. ``tagged_accept``: a span the trained tagger
+    marked as a skill links to its nearest catalog skill from this similarity on (below ``accept``: the tagger has
+    already said the words name a skill, so a looser match of what it names is safe), else it is proposed as new
+    when it was tagged as knowledge (a name: "Kubernetes", "GAAP"; an ability tagged as a skill is a verb phrase,
+    "build and maintain", which describes rather than names), :func:`name_like`, and tagged with confidence
+    ``tagged_propose`` or more; else it is kept as ``unmatched`` evidence."""
     if not findings:
         return []
     # A finding the extractor already tied to a catalog skill (slug hint) is looked up lexically only: when its
@@ -123,6 +165,14 @@ def resolve_skills(findings: Sequence[Finding], catalog: Catalog, *, accept: flo
         for i, retry in zip(retry_at, retries, strict=True):
             if retry.skill is not None:
                 matches[i] = retry
+    if tagged_accept is not None:
+        for i, (f, m) in enumerate(zip(findings, matches, strict=True)):
+            top = m.candidates[0] if m.candidates else None
+            # One plain word ("hardware", "care") carries no sense of its own: it links only through an alias.
+            one_word = len(f.name.split()) == 1 and not _coined(f.name)
+            if m.skill is None and f.extracted_by == "tagger" and not one_word and top and top.score >= tagged_accept:
+                matches[i] = SkillMatch(term=f.name, skill=top.skill, match_via="embedding", score=top.score,
+                                        alias_id=top.alias_id, alias=top.alias, candidates=m.candidates)  # fmt: skip
     for i in hinted:
         if matches[i].skill is None and findings[i].slug_hint:  # resolved through the hint, as a normalised match
             ref = catalog.get_skill(str(findings[i].slug_hint))
@@ -132,6 +182,7 @@ def resolve_skills(findings: Sequence[Finding], catalog: Catalog, *, accept: flo
     by_slug: dict[str, ResolvedSkill] = {}
     skill_ids: dict[str, int] = {}
     new: dict[str, ResolvedSkill] = {}
+    unmatched: dict[str, ResolvedSkill] = {}
     for finding, match in zip(findings, matches, strict=True):
         evidence = [SkillEvidence(sentence=m.sentence.text, start=m.start, end=m.end) for m in finding.mentions]
         if match.skill is not None:
@@ -157,7 +208,10 @@ def resolve_skills(findings: Sequence[Finding], catalog: Catalog, *, accept: flo
                 extracted_by=finding.extracted_by,
                 evidence=evidence,
             )
-        elif finding.extracted_by in _NEW_SKILL_SOURCES:
+        elif finding.extracted_by in _NEW_SKILL_SOURCES and (
+            finding.extracted_by != "tagger"
+            or (finding.names_knowledge and name_like(finding.name) and finding.confidence >= tagged_propose)
+        ):
             key = normalize_alias(finding.name)
             if key and key not in new:
                 new[key] = ResolvedSkill(
@@ -169,6 +223,11 @@ def resolve_skills(findings: Sequence[Finding], catalog: Catalog, *, accept: flo
                     proposed_profile=derive_profile(finding.name),
                     score=match.score,
                 )
+        elif finding.extracted_by == "tagger":
+            key = normalize_alias(finding.name)
+            if key and key not in unmatched:
+                unmatched[key] = ResolvedSkill(name=finding.name, tag="unmatched", is_primary=finding.is_primary,
+                                               extracted_by="tagger", evidence=evidence, score=match.score)  # fmt: skip
     skills = list(by_slug.values())
     dims = catalog.dimensions_for_skills(list(skill_ids.values()))
     for skill in skills:
@@ -177,4 +236,5 @@ def resolve_skills(findings: Sequence[Finding], catalog: Catalog, *, accept: flo
         ]
         skill.evidence.sort(key=lambda e: e.start or 0)
     skills.sort(key=lambda s: (not s.is_primary, min((e.start or 0) for e in s.evidence) if s.evidence else 0))
-    return skills + sorted(new.values(), key=lambda s: s.name.lower())
+    by_name = sorted(new.values(), key=lambda s: s.name.lower())
+    return skills + by_name + sorted(unmatched.values(), key=lambda s: min((e.start or 0) for e in s.evidence))

@@ -3,5 +3,6 @@ tagger, their artefacts (one folder per model id in the jdgraph cache, each with
 measurements.
 
 This package imports only jdgraph.settings, jdgraph.errors and third-party libraries, so the pipeline can wire it in
-without an import cycle. Train with ``python -m jdgraph.trained train encoder|span-tagger``.
+without an import cycle. Train with ``jdgraph models train span-tagger|encoder``; the tagger the package ships is
+``shipped/`` (:mod:`jdgraph.trained.compact`), loaded once per process by :mod:`jdgraph.trained.registry`.
 """

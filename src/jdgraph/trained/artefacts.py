@@ -26,8 +26,8 @@ from jdgraph.settings import env_value
 
 CARD = "card.json"
 REBUILD = {
-    "encoder": "python -m jdgraph.trained train encoder",
-    "span-tagger": "python -m jdgraph.trained train span-tagger",
+    "encoder": "jdgraph models train encoder",
+    "span-tagger": "jdgraph models train span-tagger",
 }
 
 
@@ -86,7 +86,7 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
 def read_card(model_id: str, kind: str) -> tuple[Path, dict[str, Any]]:
     """The model's folder and card; anything missing or of another kind is an ArtefactError naming the rebuild."""
     folder = model_dir(model_id)
-    rebuild = REBUILD.get(kind, "python -m jdgraph.trained train")
+    rebuild = REBUILD.get(kind, "jdgraph models train")
     card_path = folder / CARD
     if not card_path.is_file():
         raise ArtefactError(f"trained model {model_id!r} not found in {folder}; build it with `{rebuild}`")

@@ -110,6 +110,9 @@ class Span:
     start: int
     end: int
     type: str
+    score: float = field(default=1.0, compare=False)
+    """How sure the tagger was: the mean probability, over the span's tokens, that a token is inside a span (1.0
+    for a gold span)."""
 
 
 @dataclass(frozen=True)

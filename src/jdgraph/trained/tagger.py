@@ -172,18 +172,24 @@ def token_probabilities(tokenizer: Any, model: Any, text: str, params: TaggerPar
 
 def decode(text: str, probs: np.ndarray, offsets: Sequence[tuple[int, int]], threshold: float) -> list[Span]:
     """Spans from token probabilities: a token is in a span when P(not O) ≥ threshold; a B label (more likely
-    than I) or a type change starts a new span; spans are widened to whole words."""
+    than I) or a type change starts a new span; spans are widened to whole words. Each span's score is the mean
+    P(not O) of its tokens."""
     spans: list[Span] = []
     current: list[int] | None = None
+    inside_p: list[float] = []
     kind = ""
     b_ids = {t: LABEL_ID[f"B-{t}"] for t in SPAN_TYPES}
     i_ids = {t: LABEL_ID[f"I-{t}"] for t in SPAN_TYPES}
+
+    def close() -> None:
+        if current:
+            spans.append(Span(current[0], current[1], kind, round(float(np.mean(inside_p)), 4)))
+
     for i, row in enumerate(probs):
-        inside = 1.0 - row[0] >= threshold
-        if not inside:
-            if current:
-                spans.append(Span(current[0], current[1], kind))
-            current = None
+        p_in = 1.0 - float(row[0])
+        if p_in < threshold:
+            close()
+            current, inside_p = None, []
             continue
         t = max(SPAN_TYPES, key=lambda x: row[b_ids[x]] + row[i_ids[x]])
         begins = row[b_ids[t]] > row[i_ids[t]]
@@ -192,12 +198,11 @@ def decode(text: str, probs: np.ndarray, offsets: Sequence[tuple[int, int]], thr
         continues_word = current is not None and a == current[1]
         if current is not None and (continues_word or (joined and not begins and t == kind)):
             current[1] = b
+            inside_p.append(p_in)
         else:
-            if current:
-                spans.append(Span(current[0], current[1], kind))
-            current, kind = [a, b], t
-    if current:
-        spans.append(Span(current[0], current[1], kind))
+            close()
+            current, kind, inside_p = [a, b], t, [p_in]
+    close()
     return [_widen(text, s) for s in spans]
 
 
@@ -207,15 +212,19 @@ def _widen(text: str, span: Span) -> Span:
         start -= 1
     while end < len(text) and text[end].isalnum():
         end += 1
-    return Span(start, end, span.type)
+    return Span(start, end, span.type, span.score)
 
 
 class SpanTagger:
     """A trained tagger loaded from its folder: ``tag(text)`` gives skill and knowledge spans."""
 
-    def __init__(self, tokenizer: Any, model: Any, params: TaggerParams, threshold: float) -> None:
+    def __init__(self, tokenizer: Any, model: Any, params: TaggerParams, threshold: float, name: str = "") -> None:
         self.tokenizer, self.model, self.params, self.threshold = tokenizer, model, params, threshold
+        self.name = name
+        """Which model this is (its id, and for a compact one the id it was exported from): runs record it."""
 
-    def tag(self, text: str) -> list[Span]:
+    def tag(self, text: str, threshold: float | None = None) -> list[Span]:
+        """Skill and knowledge spans of ``text``; ``threshold`` overrides the card's decoding threshold (higher:
+        fewer, surer spans)."""
         probs, offsets = token_probabilities(self.tokenizer, self.model, text, self.params)
-        return decode(text, probs, offsets, self.threshold)
+        return decode(text, probs, offsets, self.threshold if threshold is None else threshold)

@@ -182,6 +182,15 @@ def measure_titles_dev(
     }
 
 
+def set_threads(n: int | None) -> None:
+    """Use ``n`` torch threads (None: torch's default, all cores)."""
+    if n:
+        # deferred: torch takes seconds to import; only training sets its threads
+        import torch
+
+        torch.set_num_threads(n)
+
+
 def _threads() -> int:
     # deferred: torch takes seconds to import; the card's host line is written after training, when it is loaded
     import torch
@@ -289,7 +298,7 @@ def load_span_tagger(model_id: str = "span-tagger-minilm") -> Any:
             f"{model_id!r} cannot be loaded ({exc}); rebuild it with `{artefacts.REBUILD['span-tagger']}`"
         ) from exc
     model.eval()
-    return SpanTagger(tokenizer, model, TaggerParams(**card["hyper_parameters"]), float(card["threshold"]))
+    return SpanTagger(tokenizer, model, TaggerParams(**card["hyper_parameters"]), float(card["threshold"]), model_id)
 
 
 def load_encoder(model_id: str = "encoder-minilm-titles") -> tuple[Any, dict[str, Any]]:

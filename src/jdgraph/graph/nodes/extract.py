@@ -39,6 +39,8 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     sents = state.sentences  # not the company blurb, perks or the offer
     _embed_ahead(catalog, sents, parsed, ctx)
     warnings: list[str] = []
+    timings: dict[str, float] = {}
+    models: dict[str, str] = {}
     findings: list[SkillFinding] | None = None
     out, recorder = structured_or_fallback(
         "extract",
@@ -75,12 +77,28 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             recorder.records[-1].outcome = "fallback"
             findings = None
     if findings is None:
+        tagger = ctx.resolve_span_tagger()
+        t_tag = time.perf_counter()
+        threshold = ctx.span_tagger_threshold or None
+        spans = tagger.tag(state.text, threshold) if tagger is not None else None
+        tag_ms = elapsed_ms(t_tag)
         findings = deterministic_extract(
-            state.text, sents, title=parsed.role, catalog=catalog, embedding_threshold=ctx.extract_embedding
+            state.text,
+            sents,
+            title=parsed.role,
+            catalog=catalog,
+            embedding_threshold=ctx.extract_embedding,
+            spans=spans,
         )
+        if tagger is not None:
+            timings["span_tagger"] = tag_ms
+            models["span_tagger"] = f"{ctx.span_tagger} ({tagger.name})"
+        else:
+            models["span_tagger"] = "none (dictionary extractor)"
     return {
         "extracted": findings,
         "llm_calls": llm_records(recorder),
-        "timings_ms": {"extract": elapsed_ms(t0)},
+        "timings_ms": {**timings, "extract": elapsed_ms(t0)},
+        "models": models,
         "warnings": warnings,
     }

@@ -25,7 +25,13 @@ def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ctx = runtime.context or Context()
     catalog = ctx.resolve_catalog()
     parsed = parsed_fields(state)
-    skills = resolve_skills(state.extracted, catalog, accept=ctx.embedding_accept)
+    skills = resolve_skills(
+        state.extracted,
+        catalog,
+        accept=ctx.embedding_accept,
+        tagged_accept=ctx.tagged_accept,
+        tagged_propose=ctx.tagged_propose,
+    )
     resp = state.sentences[: ctx.max_role_sentences]
     vectors = catalog.embeddings.embed_array([s.text for s in resp]) if resp else None
     jd_vector = None

@@ -232,6 +232,7 @@ def persist(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         llm_calls=calls,
         llm_cost_usd=round(sum(c.cost_usd for c in calls), 6),
         node_timings_ms=timings,
+        models=state.models,
         warnings=warnings,
     )
     result_json = result.model_dump(mode="json")

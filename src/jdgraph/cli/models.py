@@ -1,0 +1,96 @@
+"""``jdgraph models``: train, list, show and export the trained components (the skill-span tagger, the title
+encoder). Training is seeded and reproducible and reports progress as whole lines (a terminal, a pipe and a log
+file show the same); each model lands in the cache with its card, or not at all."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.table import Table
+
+from jdgraph.cli.common import console, handle_errors
+from jdgraph.terminal import cell
+
+models_app = typer.Typer(help="The trained components: a skill-span tagger and a title encoder.", no_args_is_help=True)
+
+
+@models_app.command("train")
+@handle_errors
+def models_train(
+    kind: Annotated[Literal["span-tagger", "encoder"], typer.Argument(help="Which component.")],
+    model_id: Annotated[str | None, typer.Option(help="Its folder in the cache (default: the kind's id).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, max=20)] = None,
+    lr: Annotated[float | None, typer.Option(min=1e-7, max=1e-2)] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, max=1024)] = None,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same model.")] = 13,
+    limit: Annotated[int | None, typer.Option(min=1, help="Train on this many examples only (smoke runs).")] = None,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="encoder: stop after this many batches.")] = None,
+    dev: Annotated[bool, typer.Option(help="Measure the model on the dev suite for its card.")] = True,
+    threads: Annotated[int | None, typer.Option(min=1, max=256, help="torch threads (default: all cores).")] = None,
+) -> None:
+    """Train a component on ../shared/data/train and the ESCO taxonomy (never on data/dev) and install it in the
+    cache with its model card. span-tagger: about 12 minutes on 2 cores (2 epochs); encoder: about 7 per epoch."""
+    # deferred: torch and the training modules take seconds to import; list and show need none of them
+    from jdgraph.trained.encoder import EncoderParams
+    from jdgraph.trained.tagger import TaggerParams
+    from jdgraph.trained.train import set_threads, train_encoder_artefact, train_tagger_artefact
+
+    set_threads(threads)
+    overrides: dict[str, Any] = {
+        k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None
+    }
+    if kind == "encoder":
+        params = replace(EncoderParams(seed=seed, max_steps=max_steps), **overrides)
+        card = train_encoder_artefact(model_id or "encoder-minilm-titles", params, limit=limit, measure_dev=dev)
+    else:
+        tparams = replace(TaggerParams(epochs=2, lr=1e-4, seed=seed), **overrides)
+        card = train_tagger_artefact(model_id or "span-tagger-minilm", tparams, limit=limit, measure_dev=dev)
+    console.print_json(json.dumps(card))
+
+
+@models_app.command("list")
+@handle_errors
+def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The shipped tagger and every model in the cache, with size and when it was made."""
+    from jdgraph.trained.artefacts import list_models  # deferred: numpy and the model code are not needed for --help
+    from jdgraph.trained.compact import shipped_card
+
+    cards = [shipped_card(), *list_models()]
+    if as_json:
+        print(json.dumps(cards, indent=2))
+        return
+    table = Table("model", "kind", "size", "created", "threshold", title_justify="default")
+    for card in cards:
+        table.add_row(cell(card.get("model_id", "?")), cell(card.get("kind", card.get("error", "?"))),
+                      f"{card.get('size_bytes', 0) / 1e6:.1f} MB", cell(card.get("created", "")),
+                      cell(card.get("threshold", "")))  # fmt: skip
+    console.print(table)
+
+
+@models_app.command("show")
+@handle_errors
+def models_show(model_id: Annotated[str, typer.Argument(help="A model id (jdgraph models list), or shipped.")]) -> None:
+    """A model's card: training data with licences and hashes, hyper-parameters, dev metrics, time, size."""
+    from jdgraph.trained.compact import show_card  # deferred: numpy and the model code are not needed for --help
+
+    console.print_json(json.dumps(show_card(model_id)))
+
+
+@models_app.command("export")
+@handle_errors
+def models_export(
+    model_id: Annotated[str, typer.Argument(help="A span tagger in the cache.")],
+    to: Annotated[Path | None, typer.Option(help="Folder to write (default: the package's shipped tagger).")] = None,
+) -> None:
+    """Write a cached span tagger in compact form (int8 weights over the bundled MiniLM, about 11 MB): by default
+    over the tagger the package ships, which a fresh install then uses."""
+    from jdgraph.trained.compact import SHIPPED, export_compact  # deferred: torch takes seconds to import
+
+    card = export_compact(model_id, to or SHIPPED)
+    same = card["spans_identical_to_float32_on_held_out_training"]
+    console.print(f"wrote {to or SHIPPED} ({card['size_bytes'] / 1e6:.1f} MB); spans identical to the float32 "
+                  f"model on held-out training postings: {same}")  # fmt: skip
