@@ -9,7 +9,7 @@ runner's ``--set FIELD=VALUE`` sets them too); the role-scoring ones reach :mod:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from jdgraph.errors import ConfigError
@@ -38,6 +38,7 @@ class Context:
     span_tagger: str = field(
         default="shipped",
         metadata={
+            "env": "JDGRAPH_SPAN_TAGGER",
             "description": "the trained skill-span tagger: 'shipped' (in the package), a model id in the cache "
             "(jdgraph models list), or 'none' (the catalog dictionary and phrase patterns only)"
         },
@@ -108,6 +109,13 @@ class Context:
     title_vote_weight: float = field(
         default=_DEFAULT_SCORING.title_vote_weight,
         metadata={"description": "role fusion: the vote of the coded vacancy titles nearest the JD's title"},
+    )
+    jd_title_vote_weight: float = field(
+        default=0.0,
+        metadata={
+            "description": "share of a JD's title signal from the coded titles' vote (title_vote_weight is for a "
+            "title searched alone); 0: on real ads (hahu-dev) the vote's coding conventions cost top-1"
+        },
     )
     title_vote_with_aliases: bool = field(
         default=_DEFAULT_SCORING.title_vote_with_aliases,
@@ -188,6 +196,10 @@ class Context:
             confidence_slope=self.confidence_slope,
             confidence_full_margin=self.confidence_full_margin,
         )
+
+    def jd_scoring(self) -> ScoringParams:
+        """The role-scoring parameters for a whole JD (the match node): :meth:`scoring` with the JD's vote share."""
+        return replace(self.scoring(), title_vote_weight=self.jd_title_vote_weight)
 
     def resolve_catalog(self) -> Catalog:
         """The catalog this run reads: ``catalog_reader``, which whoever starts the run puts in its context

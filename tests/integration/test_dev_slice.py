@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from jdgraph.catalog.importers.esco import EscoImporter
+from jdgraph.catalog.importers.titles import read_title_examples
 from jdgraph.catalog.registry import open_catalog
 from jdgraph.catalog.writer import CatalogWriter
 from jdgraph.evals.dev import CI_SLICE, run_dev_suite
@@ -20,6 +21,7 @@ from jdgraph.settings import shared_dir
 pytestmark = pytest.mark.integration
 ESCO = shared_dir() / "data" / "esco-v1.1.1"
 DEV = shared_dir() / "data" / "dev"
+TITLES = shared_dir() / "data" / "train" / "jobbert-titles-train.csv"
 CATALOG = "escodev"  # not "esco": test_importers imports an ISCO slice under that name
 
 FLOORS: dict[str, dict[str, float]] = {
@@ -33,11 +35,17 @@ FLOORS: dict[str, dict[str, float]] = {
 
 @pytest.fixture(scope="module")
 def esco_catalog(database, embeddings):  # type: ignore[no-untyped-def]
-    if not ESCO.is_dir() or not DEV.is_dir():
+    if not ESCO.is_dir() or not DEV.is_dir() or not TITLES.is_file():
         pytest.skip(f"ESCO or the dev data not found under {shared_dir()} (set JDGRAPH_SHARED)")
     catalog = open_catalog(CATALOG, embeddings=embeddings, require_content=False)
     report = CatalogWriter(catalog.db, catalog.embeddings).apply(EscoImporter(ESCO).bundle())
     assert report.skipped or report.embedded > 100_000
+    # The coded vacancy titles vote in role scoring (the trained path, as `jdgraph catalog import titles` sets it up).
+    source, examples, content_hash = read_title_examples(TITLES)
+    titles = CatalogWriter(catalog.db, catalog.embeddings).import_title_examples(
+        source, examples, content_hash=content_hash
+    )
+    assert titles.skipped or titles.changed["role_title_examples"] > 15_000
     return catalog
 
 

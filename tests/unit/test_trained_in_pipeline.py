@@ -82,12 +82,12 @@ def test_a_run_that_asks_for_a_tagger_and_holds_none_fails_clearly() -> None:
     assert Context(span_tagger="none").resolve_span_tagger() is None
 
 
-def test_the_vote_is_each_roles_share_of_the_softmax_weighted_neighbours() -> None:
+def test_the_vote_is_each_roles_share_of_the_softmax_weighted_neighbours_relative_to_the_leader() -> None:
     params = ScoringParams(title_vote_k=3, title_vote_temperature=0.1, title_vote_weight=1.0)
     votes = title_votes([(7, 0.9), (8, 0.9), (7, 0.9), (9, 0.1)], params)
-    assert votes == pytest.approx({7: 2 / 3, 8: 1 / 3})  # the fourth is beyond k
+    assert votes == pytest.approx({7: 1.0, 8: 0.5})  # shares 2/3 and 1/3, relative to the leader; the 4th is beyond k
     close = title_votes([(7, 0.9), (8, 0.8)], params)
-    assert close[7] > 0.7 and sum(close.values()) == pytest.approx(1.0)
+    assert close[7] == 1.0 and close[8] == pytest.approx(1 / 2.718281828, rel=1e-3)
     assert title_votes([(7, 0.9)], ScoringParams(title_vote_weight=0.0)) == {}
     assert title_votes([], params) == {}
 
@@ -160,3 +160,31 @@ def test_dev_compare_of_skillspan_runs_resamples_postings_with_their_counts() ->
                            _run("skillspan-dev", [case(i, 3) for i in range(10)]), resamples=200)  # fmt: skip
     m = cmp.metrics["tech_knowledge_recall"]
     assert (m.a, m.b) == (pytest.approx(0.25), pytest.approx(0.75)) and m.ci_low == pytest.approx(0.5)
+
+
+def test_importing_dev_titles_as_examples_is_refused(tmp_path: Path) -> None:
+    from jdgraph.catalog.importers.titles import read_title_examples
+
+    dev = tmp_path / "data" / "dev"
+    dev.mkdir(parents=True)
+    (dev / "titles.csv").write_text("title,occupation_uri\nNurse,http://data.europa.eu/esco/occupation/x\n")
+    with pytest.raises(InputError, match="dev files measure and are never training input"):
+        read_title_examples(dev / "titles.csv")
+    train = tmp_path / "titles.csv"
+    train.write_text("title,occupation_uri\nNurse,http://data.europa.eu/esco/occupation/x\n,bad\n")
+    with pytest.raises(InputError, match=r"titles.csv:3: empty title"):
+        read_title_examples(train)
+
+
+def test_models_list_and_show_print_the_shipped_tagger_and_name_an_unknown_one() -> None:
+    from typer.testing import CliRunner
+
+    from jdgraph.cli import app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "list", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["model_id"] == "shipped"
+    shown = runner.invoke(app, ["models", "show", "shipped"])
+    assert shown.exit_code == 0 and '"weights_sha256"' in shown.stdout and '"training_data"' in shown.stdout
+    missing = runner.invoke(app, ["models", "show", "no-such-model"])
+    assert missing.exit_code != 0 and "no trained model 'no-such-model'" in missing.output

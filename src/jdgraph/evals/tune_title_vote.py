@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     _, held = split_titles(load_titles(), 0.1, args.seed)
     held = held[: args.limit] if args.limit else held
     rows = []
-    for with_aliases in (True, False):
+    for with_aliases in (True,):
         print(f"title_vote_with_aliases={with_aliases}")
         rows += [{**r, "with_aliases": with_aliases}
                  for r in tune(args.catalog, held, list(itertools.product((20,), (0.1,))), with_aliases)]  # fmt: skip

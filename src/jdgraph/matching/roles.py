@@ -56,7 +56,7 @@ class ScoringParams:
     """The title score is (1 - w) · its best alias score + w · the title's similarity to the role's centroid."""
     skill_idf: bool = True
     """Skill overlap weighs each skill by its inverse role frequency (see :func:`skill_idf`)."""
-    title_vote_weight: float = 0.8
+    title_vote_weight: float = 0.7
     """Share of the title score that is the vote of the coded vacancy titles nearest the JD's title (``jdgraph
     catalog import titles``; without examples the title score is as before): each of the ``title_vote_k`` nearest
     votes for the role it was coded to with weight ``exp((cos - best cos) / T)``, normalised to sum 1, so a role's
@@ -97,7 +97,7 @@ class RoleSignal(BaseModel):
 
 def title_votes(neighbours: Sequence[tuple[int, float]], params: ScoringParams) -> dict[int, float]:
     """role id → its share of the softmax-weighted vote of the ``title_vote_k`` nearest coded titles
-    (``neighbours``: (role id, cosine), best first)."""
+    (``neighbours``: (role id, cosine), best first), divided by the leading role's share."""
     top = list(neighbours[: params.title_vote_k])
     if not top or params.title_vote_weight == 0:
         return {}
@@ -107,7 +107,11 @@ def title_votes(neighbours: Sequence[tuple[int, float]], params: ScoringParams) 
     votes: dict[int, float] = {}
     for (role_id, _), w in zip(top, weights, strict=True):
         votes[role_id] = votes.get(role_id, 0.0) + w / total
-    return votes
+    # Relative to the leader, so the vote is on the scale of a similarity (the leader 1.0), not a share that a split
+    # neighbourhood spreads thin: the fused score then keeps the scale the new-role threshold and the confidence
+    # curve were set on.
+    lead = max(votes.values())
+    return {role_id: v / lead for role_id, v in votes.items()}
 
 
 def _vote_neighbours(

@@ -45,7 +45,7 @@ def match(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         sentence_vectors=vectors,
         skills=[s.canonical_slug for s in skills if s.canonical_slug],
         jd_vector=jd_vector,
-        params=ctx.scoring(),
+        params=ctx.jd_scoring(),
     )
     collision = detect_collision(signals, margin=ctx.collision_margin, title_disagreement=ctx.title_disagreement)
     enrichment = enrich(skills, resp, parsed.role)
