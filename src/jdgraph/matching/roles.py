@@ -373,6 +373,13 @@ def roles_for_skills(
     return ranked[:k]
 
 
+def fits_no_role(leader: RoleSignal, new_role_threshold: float) -> bool:
+    """Is ``leader`` too weak to be the JD's role (a new-role proposal)? Its fused score is below the threshold,
+    and the JD's title is not word for word one of its titles: a "Barista" ad whose description is thin is still a
+    barista, not a role the catalog lacks."""
+    return leader.score < new_role_threshold and leader.title_match_via != "normalized"
+
+
 def confidence(signals: Sequence[RoleSignal], params: ScoringParams) -> float:
     """Confidence of the top candidate from its fused score and its margin over the runner-up."""
     if not signals:

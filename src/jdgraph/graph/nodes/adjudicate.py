@@ -16,7 +16,7 @@ from jdgraph.graph.nodes.decide import none_fits, role_choice
 from jdgraph.graph.schemas import AdjudicationDecision, Decision, adjudication_schema
 from jdgraph.graph.state import State
 from jdgraph.matching.adjudication import adjudicate_by_rules
-from jdgraph.matching.roles import confidence
+from jdgraph.matching.roles import confidence, fits_no_role
 from jdgraph.tools import CATALOG_TOOLS
 
 
@@ -89,7 +89,7 @@ def adjudicate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             decided_by="adjudicator-rules",
             reasoning=reason,
         )
-        if chosen.score < ctx.new_role_threshold:
+        if fits_no_role(chosen, ctx.new_role_threshold):
             decision.is_new_role = True
     if decision.is_new_role:
         none_fits(decision, f"no candidate fits (best fused score {signals[0].score:.3f}, new-role threshold "

@@ -11,7 +11,7 @@ from jdgraph.context import Context
 from jdgraph.graph.nodes.common import elapsed_ms
 from jdgraph.graph.schemas import Decision, RoleChoice, RoleSignal
 from jdgraph.graph.state import State
-from jdgraph.matching.roles import confidence
+from jdgraph.matching.roles import confidence, fits_no_role
 
 
 def role_choice(s: RoleSignal) -> RoleChoice:
@@ -53,7 +53,7 @@ def decide(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             f"{top.kra_similarity:.2f}, skill overlap {top.skill_overlap:.2f}, centroid "
             f"{top.centroid_similarity:.2f}",
         )
-        if top.score < ctx.new_role_threshold:
+        if fits_no_role(top, ctx.new_role_threshold):
             decision.is_new_role = True
             none_fits(decision, f"best fused score {top.score:.3f} is below the new-role threshold "
                       f"{ctx.new_role_threshold}")  # fmt: skip
