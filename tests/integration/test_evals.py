@@ -86,7 +86,7 @@ def test_eval_cli_writes_reports_and_gates(catalog, tmp_path: Path) -> None:  # 
     ok = cli("run", str(small), "--out", str(tmp_path / "a"))
     assert ok.returncode == 0, ok.stderr
     assert {p.name for p in (tmp_path / "a").iterdir()} == {"results.json", "report.md", "report.html"}
-    bad = cli("run", str(small), "--out", str(tmp_path / "b"), "--set", "new_role_threshold=0.95")
+    bad = cli("run", str(small), "--out", str(tmp_path / "b"), "--set", "collision_margin=1.0")  # all contested
     assert bad.returncode == 1 and "route_accuracy 0.500 is below its threshold 0.850" in bad.stderr
     cmp = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json")
     assert cmp.returncode == 0, cmp.stderr
