@@ -188,3 +188,17 @@ def test_models_list_and_show_print_the_shipped_tagger_and_name_an_unknown_one()
     assert shown.exit_code == 0 and '"weights_sha256"' in shown.stdout and '"training_data"' in shown.stdout
     missing = runner.invoke(app, ["models", "show", "no-such-model"])
     assert missing.exit_code != 0 and "no trained model 'no-such-model'" in missing.output
+
+
+def test_a_one_word_or_fragment_alias_inside_a_longer_tagged_span_yields_to_the_span() -> None:
+    text = "Maintain medical equipment daily. Follow systems and procedures. Know Python."
+    sentences = _sentences(text)
+    aliases = [_alias(text, sentences, n) for n in ("equipment", "and procedures", "Python")]
+
+    def span(words: str) -> Span:
+        return Span(text.index(words), text.index(words) + len(words), "skill")
+
+    spans = [span("Maintain medical equipment"), span("systems and procedures"), span("Python")]
+    own, kept = _tagged_mentions(text, sentences, spans, aliases)
+    assert [m.name for m in kept] == ["Python"]  # a span that is exactly the word agrees with it
+    assert [m.name for m in own] == ["Maintain medical equipment", "systems and procedures"]

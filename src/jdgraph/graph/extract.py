@@ -368,6 +368,26 @@ def _instructed_lines(text: str) -> list[tuple[int, int]]:
     return out
 
 
+_FRAGMENT = re.compile(rf"^{_EDGE_WORDS}\s|\s{_EDGE_WORDS}$", re.I)
+
+
+def _tagged_as_itself(text: str, hit: Mention, spans: Sequence[TaggedSpan]) -> bool:
+    """Does a tagged span agree with a taxonomy alias hit? It overlaps the hit, and for a one-word alias it is that
+    word: "equipment" (an ESCO alias of compiling airport certification manuals) inside the tagged "maintain
+    medical equipment" is a fragment of another skill, which the span itself names."""
+    # An alias that begins or ends with a function word ("and procedures", one of ESCO's) is a fragment of a
+    # phrase, as a single word is: it needs a span that is exactly it.
+    whole = len(hit.name.split()) > 1 and not _FRAGMENT.search(hit.name)
+    for span in spans:
+        if span.start < hit.end and hit.start < span.end:
+            if whole:
+                return True
+            edges = _SPAN_EDGE.fullmatch(text[span.start : span.end])
+            if edges is not None and edges.group("core").casefold() == hit.name.casefold():
+                return True
+    return False
+
+
 def _in_sentence(sentences: list[Sentence], start: int, end: int) -> Sentence | None:
     return next((s for s in sentences if s.start <= start and end <= s.end), None)
 
@@ -381,10 +401,7 @@ def _tagged_mentions(
     "equipment", "PLC") needs the tagger's agreement; a tagged span that holds
     no kept hit becomes a mention of its own words, which matching links by embedding or proposes as new. A span
     outside the JD's requirement sentences (blurb, benefits, how to apply) is not a requirement."""
-    kept = [
-        a for a in aliases
-        if a.curated or any(s.start < a.end and a.start < s.end for s in spans) or _TECH_NAME.search(a.name)
-    ]  # fmt: skip
+    kept = [a for a in aliases if a.curated or _TECH_NAME.search(a.name) or _tagged_as_itself(text, a, spans)]
     own: list[Mention] = []
     instructed = _instructed_lines(text)
     for span in spans:
