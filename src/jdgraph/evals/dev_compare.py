@@ -23,7 +23,7 @@ from jdgraph.evals.dev import (
     case_correct,
     expected_calibration_error,
 )
-from jdgraph.evals.runner import Comparison, MetricDelta
+from jdgraph.evals.runner import Comparison, MetricDelta, results_file
 
 Aggregate = Callable[[np.ndarray], float]
 """A metric over a resample of the cases: their positions in the run's case list (repeats allowed)."""
@@ -94,19 +94,16 @@ def suite_metrics(suite: str) -> dict[str, Metric]:
 
 
 def load_dev_run(path: Path | str) -> DevRun:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
+    path = results_file(path)
     if not path.is_file():
         raise InputError(f"no results at {path}")
     return DevRun.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def is_dev_result(path: Path | str) -> bool:
-    path = Path(path)
-    path = path / "results.json" if path.is_dir() else path
+    """Is this a dev suite's run (rather than a golden suite's)?"""
     try:
-        head = path.read_text(encoding="utf-8")[:4000]
+        head = results_file(path).read_text(encoding="utf-8")[:4000]
     except OSError:
         return False
     return any(f'"suite": "{s}"' in head or f'"suite":"{s}"' in head for s in DEV_SUITES)

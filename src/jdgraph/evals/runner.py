@@ -452,10 +452,14 @@ def paired_bootstrap(
     return observed, float(low), float(high)
 
 
-def load_run(path: Path | str) -> EvalRun:
+def results_file(path: Path | str) -> Path:
+    """A run's ``results.json``: ``path`` itself, or the file of that name in the folder ``path``."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "results.json"
+    return path / "results.json" if path.is_dir() else path
+
+
+def load_run(path: Path | str) -> EvalRun:
+    path = results_file(path)
     if not path.is_file():
         raise InputError(f"no results at {path}")
     return EvalRun.model_validate_json(path.read_text(encoding="utf-8"))
