@@ -100,11 +100,13 @@ class CatalogMachine(RuleBasedStateMachine):
         from jdgraph.context import Context
         from jdgraph.graph.builder import builder
         from jdgraph.graph.state import InputState
+        from jdgraph.trained.registry import get_span_tagger
 
         run_id = str(uuid.uuid4())
         app = builder.compile(checkpointer=postgres_checkpointer(self.catalog.db), interrupt_before=["persist"])
         app.invoke(InputState(jd_text=self.texts[i], run_id=run_id), {"configurable": {"thread_id": run_id}},
-                   context=Context.from_env(catalog_reader=self.catalog, span_tagger="none"))  # fmt: skip
+                   context=Context.from_env(catalog_reader=self.catalog,
+                                            span_tagger_reader=get_span_tagger("shipped")))  # fmt: skip
         self._record(i, jdgraph.resume(run_id))
         self.seen["resumed"] += 1
 
