@@ -40,7 +40,7 @@ class Context:
         metadata={
             "env": "JDGRAPH_SPAN_TAGGER",
             "description": "the trained skill-span tagger: 'shipped' (in the package), a model id in the cache "
-            "(jdgraph models list), or 'none' (the catalog dictionary and phrase patterns only)"
+            "(jdgraph models list), or 'none' (the catalog dictionary and phrase patterns only)",
         },
     )
     # The card's threshold (0.5) maximises span F1 on held-out training postings; the pipeline wants its evidence
