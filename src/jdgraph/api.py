@@ -161,7 +161,7 @@ def classify_many(
         **context,
         "catalog_reader": ctx.catalog_reader,
         "span_tagger_reader": ctx.span_tagger_reader,
-    }  # each run reads the catalog opened here
+    }  # each run reads the catalog and the tagger opened here
 
     def run_id_for(item: BatchItem) -> str | None:
         """The item's run id; None for an item that will fail its own run with a clear error (a lone surrogate in

@@ -166,8 +166,9 @@ class CatalogWriter:
         self, source: str, examples: Sequence[TitleExampleRecord], *, content_hash: str, force: bool = False
     ) -> ImportReport:
         """Replace ``source``'s coded vacancy titles with ``examples`` (each naming its role by ``source_id``) and
-        embed them, in one transaction. The same file again is skipped unless ``force``. A title coded to a role
-        the catalog lacks is a CatalogDataError with its line: examples vote only for roles that exist."""
+        embed them, in one transaction. The same file again is skipped unless ``force``. Titles coded to roles the
+        catalog lacks are left out and said in the report's notes (examples vote only for roles that exist); a
+        file with no title coded to one of its roles is a CatalogDataError naming the first line."""
         t0 = time.perf_counter()
         report = ImportReport(source=source, version=content_hash[:12])
         if not examples:

@@ -101,10 +101,7 @@ def data_path(suite: str) -> Path:
 def _rank_metrics(cases: Sequence[DevCase], ks: Sequence[int] = (1, 5)) -> dict[str, float]:
     """top-k accuracy and MRR for cases with one correct answer (any of ``expected``)."""
     out: dict[str, float] = {}
-    ranks = []
-    for case in cases:
-        rank = next((i + 1 for i, r in enumerate(case.ranked) if r in case.expected), None)
-        ranks.append(rank)
+    ranks = [case_rank(case) for case in cases]
     for k in ks:
         out[f"top{k}"] = sum(1 for r in ranks if r is not None and r <= k) / len(cases) if cases else 0.0
     out["mrr"] = sum(1 / r for r in ranks if r) / len(cases) if cases else 0.0
@@ -146,6 +143,11 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
         return 0.0
     return float(sum(b.cases / total * abs(b.mean_confidence - b.accuracy)
                      for b in reliability_bins(confidences, correct, bins)))  # fmt: skip
+
+
+def case_rank(case: DevCase) -> int | None:
+    """The 1-based position of the first expected answer in what the system ranked; None when it is not there."""
+    return next((i + 1 for i, r in enumerate(case.ranked) if r in case.expected), None)
 
 
 def case_correct(case: DevCase) -> bool:

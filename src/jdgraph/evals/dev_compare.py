@@ -21,6 +21,7 @@ from jdgraph.evals.dev import (
     DevRun,
     _r_precision_at,
     case_correct,
+    case_rank,
     expected_calibration_error,
 )
 from jdgraph.evals.runner import Comparison, MetricDelta, results_file
@@ -32,10 +33,6 @@ Metric = Callable[[Sequence[DevCase]], Aggregate]
 only indexes them (2,000 resamples of 2,000 titles would otherwise rank every case four million times)."""
 
 
-def _rank(case: DevCase) -> int | None:
-    return next((i + 1 for i, r in enumerate(case.ranked) if r in case.expected), None)
-
-
 def _mean(value: Callable[[DevCase], float]) -> Metric:
     def metric(cases: Sequence[DevCase]) -> Aggregate:
         values = np.asarray([value(c) for c in cases], dtype=float)
@@ -45,10 +42,10 @@ def _mean(value: Callable[[DevCase], float]) -> Metric:
 
 
 def _top(k: int) -> Metric:
-    return _mean(lambda c: 1.0 if (r := _rank(c)) is not None and r <= k else 0.0)
+    return _mean(lambda c: 1.0 if (r := case_rank(c)) is not None and r <= k else 0.0)
 
 
-_mrr = _mean(lambda c: 1 / r if (r := _rank(c)) else 0.0)
+_mrr = _mean(lambda c: 1 / r if (r := case_rank(c)) else 0.0)
 
 
 def _ece(cases: Sequence[DevCase]) -> Aggregate:
@@ -137,7 +134,7 @@ def compare_dev_runs(a: DevRun, b: DevRun, *, resamples: int = 2000, seed: int =
     flipped = []
     if a.suite != "skillspan-dev":
         for ca, cb in pairs:
-            ra, rb = _rank(ca), _rank(cb)
+            ra, rb = case_rank(ca), case_rank(cb)
             if (ra == 1) != (rb == 1):
                 label = ca.detail.get("title") or ca.detail.get("sentence", "")[:80]
                 flipped.append({"id": ca.id, "direction": "fixed" if rb == 1 else "broken",

@@ -396,11 +396,11 @@ def _tagged_mentions(
     text: str, sentences: list[Sentence], spans: Sequence[TaggedSpan], aliases: list[Mention]
 ) -> tuple[list[Mention], list[Mention]]:
     """(tagger mentions, dictionary mentions kept). A dictionary hit stands when its alias is curated (people wrote
-    it for jdgraph, so its sense is the catalog's), lies in a tagged span (the tagger read the sentence as asking
-    for a skill there) or is spelled as a technology: a taxonomy's bulk alias that is an ordinary word ("care",
-    "equipment", "PLC") needs the tagger's agreement; a tagged span that holds
-    no kept hit becomes a mention of its own words, which matching links by embedding or proposes as new. A span
-    outside the JD's requirement sentences (blurb, benefits, how to apply) is not a requirement."""
+    it for jdgraph, so its sense is the catalog's), is spelled as a technology, or a tagged span agrees with it
+    (:func:`_tagged_as_itself`): a taxonomy's bulk alias that is an ordinary word ("care", "equipment", "PLC")
+    needs the tagger's agreement. A tagged span that holds no kept hit becomes a mention of its own words, which
+    matching links, proposes as new or keeps as unmatched. A span outside the JD's requirement sentences (blurb,
+    benefits, how to apply) or on a line that addresses a model is not a requirement."""
     kept = [a for a in aliases if a.curated or _TECH_NAME.search(a.name) or _tagged_as_itself(text, a, spans)]
     own: list[Mention] = []
     instructed = _instructed_lines(text)

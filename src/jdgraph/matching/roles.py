@@ -10,7 +10,8 @@ including the vote of coded vacancy titles:
             similarities + skill_weight · IDF-weighted skill overlap + centroid_weight · centroid similarity
 
 where v is ``title_vote_weight`` (0 when the catalog holds no coded vacancy titles), the title vote is the role's
-share of the vote of the coded vacancy titles nearest the JD's title, and the title score blends the best title
+share of the vote of the coded vacancy titles nearest the JD's title relative to the leading role's, and the
+title score blends the best title
 alias (a lexical match, normalised form equal to the JD's title, scores 1.0; one found by embedding scores
 (1 - title_lexical_weight) · cosine + title_lexical_weight · word overlap) with the title's similarity to the
 role's centroid (``title_centroid_weight``).
@@ -59,9 +60,10 @@ class ScoringParams:
     title_vote_weight: float = 0.7
     """Share of the title score that is the vote of the coded vacancy titles nearest the JD's title (``jdgraph
     catalog import titles``; without examples the title score is as before): each of the ``title_vote_k`` nearest
-    votes for the role it was coded to with weight ``exp((cos - best cos) / T)``, normalised to sum 1, so a role's
-    vote is the share of the neighbourhood it holds. Chosen on held-out TRAINING titles
-    (``python -m jdgraph.evals.tune_title_vote``), never on the dev suites."""
+    votes for the role it was coded to with weight ``exp((cos - best cos) / T)``; a role's vote is its share of the
+    neighbourhood divided by the leading role's share (see :func:`title_votes`). Chosen on held-out TRAINING
+    titles (``python -m jdgraph.evals.tune_title_vote``), never on the dev suites. A whole JD uses
+    ``Context.jd_title_vote_weight`` instead."""
     title_vote_with_aliases: bool = True
     """The catalog's title aliases near the title vote beside the coded titles (see :func:`_vote_neighbours`)."""
     title_vote_k: int = 20
@@ -92,7 +94,9 @@ class RoleSignal(BaseModel):
     matched_skills: list[str] = Field(default_factory=list)
     role_skill_count: int = 0
     centroid_similarity: float = 0.0
-    title_vote: float = Field(default=0.0, description="share of the nearest coded vacancy titles coded to this role")
+    title_vote: float = Field(
+        default=0.0, description="this role's share of the nearest coded vacancy titles' vote, relative to the leader's"
+    )
 
 
 def title_votes(neighbours: Sequence[tuple[int, float]], params: ScoringParams) -> dict[int, float]:
@@ -236,7 +240,7 @@ def role_signals(
     and JD vector, each scored on every signal."""
     titles = [t for t in titles if t and t.strip()]
     raw_title_hits = catalog.role_title_hits(titles) if titles else []
-    title_hits = best_title_matches(raw_title_hits, params) if titles else {}
+    title_hits = best_title_matches(raw_title_hits, params)
     kra_hits = (
         catalog.kra_matches(list(sentences), sentence_vectors, per_sentence=10)
         if sentences and sentence_vectors is not None

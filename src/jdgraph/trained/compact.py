@@ -12,7 +12,6 @@ have is an :class:`ArtefactError` naming the command that rebuilds it. Nothing f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from jdgraph.trained.artefacts import REBUILD, ArtefactError, model_dir, read_card
+from jdgraph.trained.data import sha256_of
 from jdgraph.trained.encoder import base_model_path
 from jdgraph.trained.tagger import LABELS, SpanTagger, TaggerParams, load_tagger
 
@@ -71,10 +71,6 @@ def expand_state(stored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
     """Write the cache's tagger ``model_id`` in compact form to ``out_dir`` (replaced whole, atomically) and return
     its card: the source card plus the weights' hash and how far the compact tagger's spans agree with the
@@ -98,7 +94,7 @@ def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
     try:
         save_file(compact_state(full.model), str(tmp / WEIGHTS))
-        compact = _load(tmp, {**source_card, "weights_sha256": _sha256(tmp / WEIGHTS)})
+        compact = _load(tmp, {**source_card, "weights_sha256": sha256_of(tmp / WEIGHTS)})
         held = split_postings(data.load_skillspan(), 0.1, int(source_card["seed"]))[1]
         same = total = 0
         for posting in held:
@@ -111,7 +107,7 @@ def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
             "exported_from": model_id,
             "format": "int8 rows (weight-only) + float16, word-piece table from the base package",
             "files": [WEIGHTS],
-            "weights_sha256": _sha256(tmp / WEIGHTS),
+            "weights_sha256": sha256_of(tmp / WEIGHTS),
             "size_bytes": (tmp / WEIGHTS).stat().st_size,
             "spans_identical_to_float32_on_held_out_training": round(same / total, 4) if total else 1.0,
         }
@@ -133,7 +129,7 @@ def load_compact(folder: Path = SHIPPED) -> SpanTagger:
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise ArtefactError(f"{weights} is missing; {_rebuild_hint()}")
-    if _sha256(weights) != card.get("weights_sha256"):
+    if sha256_of(weights) != card.get("weights_sha256"):
         raise ArtefactError(f"{weights} does not match its card (sha256 differs): damaged or replaced; "
                             f"{_rebuild_hint()}")  # fmt: skip
     if card.get("kind") != "span-tagger" or card.get("labels") != LABELS:

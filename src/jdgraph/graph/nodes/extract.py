@@ -78,10 +78,14 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             findings = None
     if findings is None:
         tagger = ctx.resolve_span_tagger()
-        t_tag = time.perf_counter()
-        threshold = ctx.span_tagger_threshold or None
-        spans = tagger.tag(state.text, threshold) if tagger is not None else None
-        tag_ms = elapsed_ms(t_tag)
+        spans = None
+        if tagger is None:
+            models["span_tagger"] = "none (dictionary extractor)"
+        else:
+            t_tag = time.perf_counter()
+            spans = tagger.tag(state.text, ctx.span_tagger_threshold or None)
+            timings["span_tagger"] = elapsed_ms(t_tag)
+            models["span_tagger"] = f"{ctx.span_tagger} ({tagger.name})"
         findings = deterministic_extract(
             state.text,
             sents,
@@ -90,11 +94,6 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             embedding_threshold=ctx.extract_embedding,
             spans=spans,
         )
-        if tagger is not None:
-            timings["span_tagger"] = tag_ms
-            models["span_tagger"] = f"{ctx.span_tagger} ({tagger.name})"
-        else:
-            models["span_tagger"] = "none (dictionary extractor)"
     return {
         "extracted": findings,
         "llm_calls": llm_records(recorder),
