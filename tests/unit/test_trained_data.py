@@ -121,3 +121,11 @@ def test_real_training_files_load_and_hold_no_dev_posting() -> None:
     assert len(titles) == 15463
     occupations = data.load_occupations()
     assert len(occupations) == 3007 and sum(len(o.alts) for o in occupations.values()) > 30000
+
+
+@pytest.mark.parametrize("reader", [data.read_titles_csv, data.read_postings], ids=["titles", "postings"])
+def test_a_binary_training_file_is_an_input_error_naming_its_line(tmp_path: Path, reader) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "train.bin"
+    path.write_bytes(b'{"id": 1}\n\xff\xfe\x00binary')
+    with pytest.raises(InputError, match=r"train.bin:2: not UTF-8 text"):
+        reader(path)

@@ -78,12 +78,23 @@ class TitleExample:
     line: int
 
 
+def _utf8_text(path: Path) -> str:
+    """The file's text; bytes that are not UTF-8 (a binary or mis-encoded file) are an InputError naming the file
+    and the line they are on, not a traceback."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); is this the right file?") from exc
+
+
 def read_titles_csv(path: Path) -> list[TitleExample]:
     """Rows ``title,occupation_uri``; a missing column, empty title or a URI that is no ESCO occupation is an
     InputError with the line (the header is line 1)."""
     out: list[TitleExample] = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
+    reader = csv.DictReader(io.StringIO(_utf8_text(path), newline=""))
+    try:
         if reader.fieldnames is None or not {"title", "occupation_uri"} <= set(reader.fieldnames):
             raise InputError(f"{path}:1: expected a header with title,occupation_uri, got {reader.fieldnames}")
         for row in reader:
@@ -95,6 +106,8 @@ def read_titles_csv(path: Path) -> list[TitleExample]:
             if not uri.startswith(OCCUPATION_PREFIX):
                 raise InputError(f"{path}:{line}: {uri!r} is not an ESCO occupation URI")
             out.append(TitleExample(title, uri, line))
+    except csv.Error as exc:
+        raise InputError(f"{path}:{reader.line_num}: not CSV ({exc})") from exc
     if not out:
         raise InputError(f"{path}: no titles")
     return out
@@ -129,29 +142,29 @@ def read_postings(path: Path) -> list[Posting]:
     A span outside the text, an unknown type or a span text that disagrees with the offsets is an InputError with
     the line: offsets that drifted would teach the tagger the wrong tokens."""
     out: list[Posting] = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-                text = row["text"]
-                spans = []
-                for s in row["spans"]:
-                    start, end, kind = int(s["start"]), int(s["end"]), s["type"]
-                    if kind not in SPAN_TYPES:
-                        raise InputError(f"{where}: unknown span type {kind!r} (expected one of {SPAN_TYPES})")
-                    if not 0 <= start < end <= len(text):
-                        raise InputError(f"{where}: span {start}..{end} lies outside the text ({len(text)} chars)")
-                    if "text" in s and text[start:end] != s["text"]:
-                        raise InputError(f"{where}: span {start}..{end} reads {text[start:end]!r}, not {s['text']!r}")
-                    spans.append(Span(start, end, kind))
-                out.append(Posting(str(row["id"]), str(row.get("source", "")), text, tuple(spans)))
-            except InputError:
-                raise
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise InputError(f"{where}: not a SkillSpan posting ({type(exc).__name__}: {exc})") from exc
+    # One text, decoded up front: a binary file is an InputError, not a traceback mid-iteration.
+    for line_no, line in enumerate(_utf8_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{line_no}"
+        try:
+            row = json.loads(line)
+            text = row["text"]
+            spans = []
+            for s in row["spans"]:
+                start, end, kind = int(s["start"]), int(s["end"]), s["type"]
+                if kind not in SPAN_TYPES:
+                    raise InputError(f"{where}: unknown span type {kind!r} (expected one of {SPAN_TYPES})")
+                if not 0 <= start < end <= len(text):
+                    raise InputError(f"{where}: span {start}..{end} lies outside the text ({len(text)} chars)")
+                if "text" in s and text[start:end] != s["text"]:
+                    raise InputError(f"{where}: span {start}..{end} reads {text[start:end]!r}, not {s['text']!r}")
+                spans.append(Span(start, end, kind))
+            out.append(Posting(str(row["id"]), str(row.get("source", "")), text, tuple(spans)))
+        except InputError:
+            raise
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{where}: not a SkillSpan posting ({type(exc).__name__}: {exc})") from exc
     if not out:
         raise InputError(f"{path}: no postings")
     return out
