@@ -33,6 +33,17 @@ class RunPage:
         return [(k.kra, k.sentence, k.similarity) for k in signal.kra_matches] if signal else []
 
     @property
+    def listed_skills(self) -> list[ResolvedSkill]:
+        """The skills the run resolved: catalog skills and new-skill proposals."""
+        return [s for s in self.result.skills if s.tag != "unmatched"]
+
+    @property
+    def unmatched_names(self) -> list[str]:
+        """Phrases the tagger marked as asked for that no catalog skill matches and that are no name to propose
+        ("solve complex problems"): shown apart, as a line of evidence, not as skills beside the resolved ones."""
+        return [s.name for s in self.result.skills if s.tag == "unmatched"]
+
+    @property
     def dimensions(self) -> list[str]:
         return list(dict.fromkeys(d.name for s in self.result.skills for d in s.dimensions))
 

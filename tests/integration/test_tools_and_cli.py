@@ -368,6 +368,12 @@ def test_runs_show_is_a_full_run_page_readable_at_80_columns(catalog) -> None:
     evidence = [x.strip() for x in lines if x.strip().startswith("“")]
     assert evidence and all(x.endswith("”") for x in evidence)  # evidence lines are whole or end in "…”"
     assert sum("already linked" in x for x in lines) <= 5  # repeated outcomes are counted, not listed
+    # Phrases the tagger marked that no catalog skill matches are one line apart, not skills among the resolved.
+    unmatched = [s.name for s in run.skills if s.tag == "unmatched"]
+    assert unmatched, "the shipped tagger marks phrases of the Rust JD that the starter catalog lacks"
+    assert any(x.startswith(f"Skills ({len(run.skills) - len(unmatched)})") for x in lines)
+    assert "also asked for, no catalog skill" in shown.stdout
+    assert not any(x.lstrip().startswith(("* " + unmatched[0], "- " + unmatched[0])) for x in lines)
 
 
 # -- what a newcomer sees at 80 columns, piped ------------------------------------------------------------------

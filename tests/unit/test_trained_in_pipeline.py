@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from jdgraph.catalog.embeddings import make_embeddings
 from jdgraph.context import Context
 from jdgraph.errors import ConfigError, InputError
 from jdgraph.evals.dev import DevCase, DevRun
 from jdgraph.evals.dev_compare import compare_dev_runs
-from jdgraph.graph.extract import Mention, _tagged_mentions
+from jdgraph.graph.extract import Mention, _tagged_mentions, tagging_regions
 from jdgraph.graph.text import Sentence
 from jdgraph.matching.roles import ScoringParams, title_votes
+from jdgraph.settings import EmbeddingSettings
 from jdgraph.trained.artefacts import ArtefactError
 from jdgraph.trained.compact import CARD, SHIPPED, WEIGHTS, compact_state, expand_state, load_compact
 from jdgraph.trained.data import Span
@@ -34,6 +36,19 @@ def test_the_shipped_tagger_marks_skills(shipped) -> None:  # type: ignore[no-un
     assert any("Python" in m for m in marked) and "project management" in marked, marked
     assert all(s.type in ("skill", "knowledge") for s in spans)
     assert shipped.name == json.loads((SHIPPED / CARD).read_text(encoding="utf-8"))["exported_from"]
+
+
+def test_tagging_regions_reads_only_them_and_finds_the_same_spans_there(shipped) -> None:  # type: ignore[no-untyped-def]
+    text = "About us: Acme PLC sells ice cream.\n\nRequirements:\n- Experience with Python\n- project management\n"
+    bullets = ("Experience with Python", "project management")
+    sentences = [Sentence(b, text.index(b), text.index(b) + len(b), "Requirements", True) for b in bullets]
+    regions = tagging_regions(text, sentences)
+    # The two bullets are one region (no word parts them); the blurb is in none.
+    assert len(regions) == 1 and regions[0][0] > text.index("ice cream")
+    in_regions = {(s.start, s.end, s.type) for s in shipped.tag(text, 0.5, regions)}
+    whole = {(s.start, s.end, s.type) for s in shipped.tag(text, 0.5) if s.start >= regions[0][0]}
+    assert in_regions == whole and any("Python" in text[a:b] for a, b, _ in in_regions), (in_regions, whole)
+    assert shipped.tag(text, 0.5, []) == []
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -202,3 +217,11 @@ def test_a_one_word_or_fragment_alias_inside_a_longer_tagged_span_yields_to_the_
     own, kept = _tagged_mentions(text, sentences, spans, aliases)
     assert [m.name for m in kept] == ["Python"]  # a span that is exactly the word agrees with it
     assert [m.name for m in own] == ["Maintain medical equipment", "systems and procedures"]
+
+
+def test_a_trained_encoder_that_is_not_there_names_the_command_that_builds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JDGRAPH_CACHE", str(tmp_path))
+    with pytest.raises(ArtefactError, match="jdgraph models train encoder"):
+        make_embeddings(EmbeddingSettings(provider="trained:encoder-minilm-esco"))

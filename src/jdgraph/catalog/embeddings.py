@@ -156,6 +156,20 @@ class LangChainEmbeddings(ModelEmbeddings):
         return matrix / np.where(norms == 0, 1, norms)
 
 
+def trained_encoder_embeddings(model_id: str, batch_size: int = 64) -> SentenceTransformerEmbeddings:
+    """An encoder trained by ``jdgraph models train encoder``, from the cache. Its model id carries a hash of its
+    weights: the embedding cache and a catalog's check then tell two trainings apart, and switching back to
+    MiniLM finds MiniLM's vectors where they were."""
+    from jdgraph.trained.artefacts import read_card  # deferred: only a trained encoder needs the cache's cards
+    from jdgraph.trained.data import sha256_of
+
+    folder, _card = read_card(model_id, "encoder")
+    weights = folder / "model" / "model.safetensors"
+    return SentenceTransformerEmbeddings(
+        str(folder / "model"), model_id=f"jdgraph-trained:{model_id}@{sha256_of(weights)[:12]}", batch_size=batch_size
+    )
+
+
 def make_embeddings(settings: EmbeddingSettings | None = None) -> ModelEmbeddings:
     """Build the configured provider (no model is loaded until the first text is embedded)."""
     settings = settings or EmbeddingSettings.from_env()
@@ -165,13 +179,15 @@ def make_embeddings(settings: EmbeddingSettings | None = None) -> ModelEmbedding
     kind, _, name = provider.partition(":")
     if kind == "sentence-transformers" and name:
         return SentenceTransformerEmbeddings(name, batch_size=settings.batch_size)
+    if kind == "trained" and name:
+        return trained_encoder_embeddings(name, settings.batch_size)
     if kind == "openai" and name:
         from langchain_openai import OpenAIEmbeddings  # deferred: 4 s to import, and only an OpenAI model needs it
 
         return LangChainEmbeddings(OpenAIEmbeddings(model=name), model_id=f"openai:{name}")
     raise ConfigError(
         f"JDGRAPH_EMBEDDINGS={provider!r} is not understood; use 'minilm', "
-        "'sentence-transformers:NAME_OR_PATH' or 'openai:MODEL'",
+        "'sentence-transformers:NAME_OR_PATH', 'trained:MODEL_ID' (jdgraph models list) or 'openai:MODEL'",
         setting="JDGRAPH_EMBEDDINGS",
     )
 

@@ -31,6 +31,9 @@ def models_train(
     max_steps: Annotated[int | None, typer.Option(min=1, help="encoder: stop after this many batches.")] = None,
     dev: Annotated[bool, typer.Option(help="Measure the model on the dev suite for its card.")] = True,
     threads: Annotated[int | None, typer.Option(min=1, max=256, help="torch threads (default: all cores).")] = None,
+    skills: Annotated[
+        bool, typer.Option(help="encoder: also ESCO skills (alt label and description → preferred label).")
+    ] = True,
 ) -> None:
     """Train a component on ../shared/data/train and the ESCO taxonomy (never on data/dev) and install it in the
     cache with its model card. span-tagger: about 12 minutes on 2 cores (2 epochs); encoder: about 7 per epoch."""
@@ -45,7 +48,8 @@ def models_train(
     }
     if kind == "encoder":
         params = replace(EncoderParams(seed=seed, max_steps=max_steps), **overrides)
-        card = train_encoder_artefact(model_id or "encoder-minilm-titles", params, limit=limit, measure_dev=dev)
+        default_id = "encoder-minilm-esco" if skills else "encoder-minilm-titles"
+        card = train_encoder_artefact(model_id or default_id, params, with_skills=skills, limit=limit, measure_dev=dev)
     else:
         tparams = replace(TaggerParams(epochs=2, lr=1e-4, seed=seed), **overrides)
         card = train_tagger_artefact(model_id or "span-tagger-minilm", tparams, limit=limit, measure_dev=dev)

@@ -169,8 +169,8 @@ def print_result(r: ClassificationResult, page: RunPage | None = None, *, show_t
         field("AI index", f"{e.ai_index:.2f} / 5")
         for cluster, names in e.skill_clusters.items():
             field("cluster", f"{safe(cluster)}: {safe(', '.join(names))}")
-    heading(f"Skills ({len(r.skills)})")
-    for sk in r.skills:
+    heading(f"Skills ({len(page.listed_skills)})")
+    for sk in page.listed_skills:
         canonical = f" → {safe(sk.canonical_slug)}" if sk.canonical_slug else " (new)"
         dims = f" · {safe(', '.join(x.name for x in sk.dimensions))}" if sk.dimensions else ""
         line(
@@ -179,6 +179,12 @@ def print_result(r: ClassificationResult, page: RunPage | None = None, *, show_t
         )
         if sk.evidence:
             line(f"“{safe(evidence_window(sk, width - 8))}”", 4, hang=5)
+    if page.unmatched_names:
+        line(
+            f"also asked for, no catalog skill ({len(page.unmatched_names)}): " + safe("; ".join(page.unmatched_names)),
+            2,
+            hang=4,
+        )
     if page.dimensions:
         line("dimensions: " + safe(" · ".join(page.dimensions)), 2)
     heading(f"Captured for review ({len(r.queued)})")

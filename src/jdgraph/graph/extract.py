@@ -388,6 +388,19 @@ def _tagged_as_itself(text: str, hit: Mention, spans: Sequence[TaggedSpan]) -> b
     return False
 
 
+def tagging_regions(text: str, sentences: Sequence[Sentence]) -> list[tuple[int, int]]:
+    """The character ranges the tagger reads: the requirement sentences, neighbours joined into one range where
+    no word parts them (white space, bullet marks: a span's context runs across a list), nothing else of the JD
+    (blurb, benefits, how to apply: :func:`_tagged_mentions` keeps no span there)."""
+    regions: list[tuple[int, int]] = []
+    for sentence in sorted(sentences, key=lambda s: s.start):
+        if regions and not re.search(r"\w", text[regions[-1][1] : sentence.start]):
+            regions[-1] = (regions[-1][0], max(regions[-1][1], sentence.end))
+        else:
+            regions.append((sentence.start, sentence.end))
+    return regions
+
+
 def _in_sentence(sentences: list[Sentence], start: int, end: int) -> Sentence | None:
     return next((s for s in sentences if s.start <= start and end <= s.end), None)
 

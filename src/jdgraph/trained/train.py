@@ -15,13 +15,14 @@ from typing import Any, TextIO
 import numpy as np
 
 from jdgraph.trained import artefacts, data
-from jdgraph.trained.data import Occupation, TitleExample
+from jdgraph.trained.data import Occupation, Skill, TitleExample
 from jdgraph.trained.encoder import (
     MemoEncoder,
     RankParams,
     TitleRanker,
     base_model_path,
     build_pairs,
+    build_skill_pairs,
     encode,
     load_sentence_model,
     rank_metrics,
@@ -72,12 +73,45 @@ def choose_rank_params(ranker: Any, held: Sequence[TitleExample]) -> tuple[Any, 
     return best[1], best[2]
 
 
+SKILL_HOLDOUT = 0.05  # ESCO skills whose labels and description are kept out of training, to measure on
+SKILL_ALT_LIMIT = 30_000  # of ESCO's 97k skill alt labels: an epoch in about 20 minutes on 2 cores
+
+
+def split_skills(skills: dict[str, Skill], holdout: float, seed: int) -> set[str]:
+    """The held-out skill URIs (all their pairs stay out of training)."""
+    uris = sorted(skills)
+    random.Random(seed).shuffle(uris)
+    return set(uris[: int(len(uris) * holdout)])
+
+
+def held_out_skill_metrics(model: Any, skills: dict[str, Skill], held: set[str]) -> dict[str, Any]:
+    """Held-out skills' descriptions and alt labels ranked against every ESCO skill's preferred label: top-1,
+    top-5 and MRR (the sentence → skill and label → skill directions, on skills training never saw)."""
+    uris = sorted(skills)
+    label_vecs = encode(model, [skills[u].preferred for u in uris])
+    out: dict[str, Any] = {}
+    for kind in ("description", "alt"):
+        queries, expected = [], []
+        for uri in sorted(held):
+            texts = [skills[uri].description] if kind == "description" else list(skills[uri].alts[:3])
+            for text in texts:
+                if text and text.lower() != skills[uri].preferred.lower():
+                    queries.append(text)
+                    expected.append(uri)
+        order = np.argsort(-(encode(model, queries) @ label_vecs.T), axis=1)[:, :10]
+        metrics = rank_metrics([[uris[j] for j in row] for row in order], expected)
+        out[kind] = {k: round(v, 4) for k, v in metrics.items()} | {"cases": len(queries)}
+    return out
+
+
 def train_encoder_artefact(
     model_id: str,
     params: Any,
     *,
     holdout: float = 0.1,
     use_alt_labels: bool = True,
+    with_skills: bool = True,
+    skill_alt_limit: int = SKILL_ALT_LIMIT,
     limit: int | None = None,
     measure_dev: bool = True,
     reuse_fitted: bool = True,
@@ -90,6 +124,10 @@ def train_encoder_artefact(
     known = [t for t in titles if t.occupation_uri in occupations]
     fit, held = split_titles(known, holdout, params.seed)
     pairs = build_pairs(fit, occupations, seed=params.seed, use_alt_labels=use_alt_labels)
+    skills = data.load_skills() if with_skills else {}
+    held_skills = split_skills(skills, SKILL_HOLDOUT, params.seed)
+    if with_skills:
+        pairs += build_skill_pairs(skills, seed=params.seed, exclude=held_skills, alt_limit=skill_alt_limit)
     if limit:
         pairs = random.Random(params.seed).sample(pairs, min(limit, len(pairs)))
     skipped = len(titles) - len(known)
@@ -105,7 +143,10 @@ def train_encoder_artefact(
     # (or a killed process) then costs a re-measure (``reuse_fitted``), not another half hour of training.
     staged = artefacts.models_dir() / f".fitted-{model_id}"
     marker = staged / "fit.json"
-    wanted = json.dumps({"params": params.as_dict(), "pairs": len(pairs), "alt": use_alt_labels}, sort_keys=True)
+    wanted = json.dumps(
+        {"params": params.as_dict(), "pairs": len(pairs), "alt": use_alt_labels, "skills": with_skills},
+        sort_keys=True,
+    )
     if reuse_fitted and marker.is_file() and marker.read_text(encoding="utf-8") == wanted:
         train_s = float(json.loads((staged / "time.json").read_text(encoding="utf-8"))["training_time_s"])
         print(f"encoder {model_id}: reusing the fitted weights in {staged}", file=log, flush=True)
@@ -123,6 +164,15 @@ def train_encoder_artefact(
         ranker = TitleRanker(tuned, occupations, fit)
         rank_params, held_metrics = choose_rank_params(ranker, held)
         print(f"encoder {model_id}: held-out train titles {held_metrics} with {rank_params}", file=log, flush=True)
+        skill_metrics: dict[str, Any] = {}
+        if with_skills:
+            skill_metrics = {
+                "tuned": held_out_skill_metrics(tuned, skills, held_skills),
+                "base": held_out_skill_metrics(
+                    MemoEncoder(load_sentence_model(base_model_path())), skills, held_skills
+                ),
+            }
+            print(f"encoder {model_id}: held-out ESCO skills {skill_metrics}", file=log, flush=True)
         dev: dict[str, Any] = {}
         if measure_dev:
             dev = measure_titles_dev(tuned, occupations, titles, rank_params, label_vectors=ranker.label_vectors())
@@ -140,6 +190,14 @@ def train_encoder_artefact(
             "fit_titles": len(fit),
             "held_out_titles": len(held),
             "use_alt_labels": use_alt_labels,
+            "skills": {
+                "pairs": sum(1 for p in pairs if p.kind.startswith("skill")),
+                "held_out": len(held_skills),
+                "alt_limit": skill_alt_limit,
+            }
+            if with_skills
+            else None,
+            "held_out_skill_metrics": skill_metrics,
             "hyper_parameters": params.as_dict(),
             "seed": params.seed,
             "rank_params": rank_params.__dict__ if isinstance(rank_params, RankParams) else None,

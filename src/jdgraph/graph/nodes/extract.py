@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 
 from jdgraph.catalog.queries import Catalog
 from jdgraph.context import Context
-from jdgraph.graph.extract import SkillFinding, deterministic_extract, ground_model_skills
+from jdgraph.graph.extract import SkillFinding, deterministic_extract, ground_model_skills, tagging_regions
 from jdgraph.graph.nodes.common import elapsed_ms, llm_records, parsed_fields, structured_or_fallback
 from jdgraph.graph.schemas import ExtractedSkills, ParsedJD
 from jdgraph.graph.sections import texts_to_embed, titles_of
@@ -83,7 +83,7 @@ def extract(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
             models["span_tagger"] = "none (dictionary extractor)"
         else:
             t_tag = time.perf_counter()
-            spans = tagger.tag(state.text, ctx.span_tagger_threshold or None)
+            spans = tagger.tag(state.text, ctx.span_tagger_threshold or None, tagging_regions(state.text, sents))
             timings["span_tagger"] = elapsed_ms(t_tag)
             models["span_tagger"] = f"{ctx.span_tagger} ({tagger.name})"
         findings = deterministic_extract(
