@@ -336,3 +336,22 @@ def test_the_web_page_shows_a_quarantined_run_with_dismiss_only(review_catalog) 
         )
         assert done.status_code == 303
     assert review_catalog.review.get(item.id).status == "rejected"
+
+
+def test_decided_skill_proposals_are_training_data_for_the_tagger(review_catalog) -> None:  # type: ignore[no-untyped-def]
+    from jdgraph.trained.reviews import decisions_from_queue, review_postings
+
+    cat = review_catalog
+    _classify(cat, TEMPORAL_JD.format(tool="Dagster"))
+    _classify(cat, TEMPORAL_JD.format(tool="Prefect"))
+    approved, rejected = _pending(cat, "new_skill", "dagster"), _pending(cat, "new_skill", "prefect")
+    cat.review.approve(approved.id, reviewer="alice")
+    cat.review.reject(rejected.id, reviewer="alice", reason="a word of the ad, not a skill")
+    items = [i.as_dict() for i in cat.review.decided_skill_items()]
+    assert {(i["id"], i["status"]) for i in items} >= {(approved.id, "approved"), (rejected.id, "rejected")}
+    assert all(i["status"] in ("approved", "rejected") for i in items)
+    postings = {p.id: p for p in review_postings(decisions_from_queue(items, lambda s: cat.get_skill(s).display_name))}
+    taught = postings[f"review:{approved.id}"]
+    assert [taught.text[s.start : s.end] for s in taught.spans] == ["Dagster"]
+    refused = postings[f"review:{rejected.id}"]
+    assert refused.spans == () and [refused.text[s.start : s.end] for s in refused.not_spans] == ["Prefect"]

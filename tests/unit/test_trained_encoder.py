@@ -3,18 +3,21 @@ the nearest training titles vote."""
 
 from __future__ import annotations
 
+import random
 from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from jdgraph.errors import InputError
-from jdgraph.trained.data import Occupation, TitleExample
+from jdgraph.trained.data import Occupation, Skill, TitleExample
 from jdgraph.trained.encoder import (
     EncoderParams,
     RankParams,
     TitleRanker,
     build_pairs,
+    build_skill_pairs,
+    kind_batches,
     lookup_baseline,
     rank_metrics,
     sibling_map,
@@ -123,3 +126,21 @@ def test_a_step_budget_stops_training_and_ends_the_learning_rate_schedule_there(
     train_encoder(pairs, EncoderParams(batch_size=2, max_steps=2, seed=5, max_seq_length=8),
                   progress=lambda step, total, loss: steps.append((step, total)))  # fmt: skip
     assert steps == [(1, 2), (2, 2)]
+
+
+def test_skill_pairs_leave_out_held_skills_and_batches_keep_to_one_kind() -> None:
+    skills = {
+        "s1": Skill("s1", "manage staff", ("supervise staff",), "skill/competence", "Direct the work of employees."),
+        "s2": Skill("s2", "manage budgets", ("budget management",), "skill/competence", "Plan and monitor budgets."),
+        "s3": Skill("s3", "bake bread", ("bread baking",), "skill/competence", "Bake loaves of bread."),
+    }
+    pairs = build_skill_pairs(skills, seed=1, exclude={"s3"})
+    assert {p.target for p in pairs} == {"s1", "s2"} and all(p.negative_target != p.target for p in pairs)
+    assert {(p.anchor, p.kind) for p in pairs if p.target == "s1"} == {
+        ("supervise staff", "skill-label"), ("Direct the work of employees.", "skill-sentence")}  # fmt: skip
+    # "manage staff" and "manage budgets" share a word: each is the other's hard negative.
+    assert {p.negative for p in pairs} == {"manage staff", "manage budgets"}
+    mixed = pairs * 4 + build_pairs([TitleExample("Java Developer", U + "dev", 1)] * 4, _occupations(), seed=1,
+                                     use_alt_labels=False)  # fmt: skip
+    for batch in kind_batches(mixed, 2, random.Random(1)):
+        assert len({mixed[i].kind for i in batch}) == 1 and len(batch) == 2

@@ -3,6 +3,8 @@ whole-word spans, and a tiny training run tags text."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from jdgraph.trained.data import Posting, Span
@@ -84,3 +86,12 @@ def test_a_tiny_training_run_is_reproducible_and_tags_text() -> None:
     spans = SpanTagger(tokenizer, model, params, 0.5).tag(TEXT)
     assert all(isinstance(s, Span) and s.type in ("skill", "knowledge") for s in spans)
     assert all(TEXT[s.start : s.end].strip() == TEXT[s.start : s.end] for s in spans)
+
+
+def test_a_partially_labelled_review_sentence_trains_with_a_finite_loss() -> None:
+    reviewed = Posting("review:1", "review", "We use Dagster daily.", (Span(7, 14, "knowledge"),), partial=True)
+    refused = Posting("review:2", "review", "At least 1 year.", (), not_spans=(Span(0, 10, "knowledge"),), partial=True)
+    losses: list[float] = []
+    train_tagger([POSTING, reviewed, refused], TaggerParams(epochs=1, batch_size=3, window=16, stride=12, seed=3),
+                 base=base_model_path(), progress=lambda step, total, loss: losses.append(loss))  # fmt: skip
+    assert losses and all(math.isfinite(x) for x in losses)

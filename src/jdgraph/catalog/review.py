@@ -186,6 +186,16 @@ class ReviewStore:
             _attach_runs(conn, items, LIST_RUNS)
         return items
 
+    def decided_skill_items(self) -> tuple[ReviewItem, ...]:
+        """Every approved or rejected skill and alias proposal, oldest first: what ``jdgraph models train
+        --from-reviews`` learns from."""
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                f"""SELECT {_COLS} FROM review_queue
+                    WHERE kind IN ('new_skill', 'new_alias') AND status IN ('approved', 'rejected') ORDER BY id"""
+            ).fetchall()
+        return tuple(_item(r) for r in rows)
+
     def counts(self) -> dict[str, int]:
         """Pending items per kind."""
         with self.db.connection() as conn:

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
-from jdgraph.cli.common import console, handle_errors
+from jdgraph.cli.common import CatalogOption, console, handle_errors, open_catalog
+from jdgraph.errors import InputError
 from jdgraph.terminal import cell
 
 models_app = typer.Typer(help="The trained components: a skill-span tagger and a title encoder.", no_args_is_help=True)
@@ -34,6 +35,15 @@ def models_train(
     skills: Annotated[
         bool, typer.Option(help="encoder: also ESCO skills (alt label and description → preferred label).")
     ] = True,
+    from_reviews: Annotated[
+        bool,
+        typer.Option(
+            "--from-reviews",
+            help="Also learn from the review queue's decisions on skills and aliases in --catalog: approved "
+            "ones as skills (and as pairs for the encoder), rejected ones as not-skills.",
+        ),
+    ] = False,
+    catalog: CatalogOption = None,
 ) -> None:
     """Train a component on ../shared/data/train and the ESCO taxonomy (never on data/dev) and install it in the
     cache with its model card. span-tagger: about 12 minutes on 2 cores (2 epochs); encoder: about 7 per epoch."""
@@ -43,6 +53,13 @@ def models_train(
     from jdgraph.trained.train import set_threads, train_encoder_artefact, train_tagger_artefact
 
     set_threads(threads)
+    reviews = _review_decisions(catalog) if from_reviews else []
+    if from_reviews and not reviews:
+        raise InputError(
+            f"--from-reviews: catalog {catalog or 'starter'!r} has no approved or rejected skill or alias to learn "
+            "from (jdgraph review list --status approved)",
+            field="from_reviews",
+        )
     overrides: dict[str, Any] = {
         k: v for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size)) if v is not None
     }
@@ -52,8 +69,21 @@ def models_train(
         card = train_encoder_artefact(model_id or default_id, params, with_skills=skills, limit=limit, measure_dev=dev)
     else:
         tparams = replace(TaggerParams(epochs=2, lr=1e-4, seed=seed), **overrides)
-        card = train_tagger_artefact(model_id or "span-tagger-minilm", tparams, limit=limit, measure_dev=dev)
+        card = train_tagger_artefact(
+            model_id or "span-tagger-minilm", tparams, limit=limit, measure_dev=dev, reviews=reviews
+        )
     console.print_json(json.dumps(card))
+
+
+def _review_decisions(catalog_name: str | None) -> list[Any]:
+    """The catalog's decided skill and alias proposals, as the trainers take them (plain data: training reads
+    no database)."""
+    from jdgraph.catalog import service  # deferred: a catalog is opened only for --from-reviews
+    from jdgraph.trained.reviews import decisions_from_queue
+
+    catalog = open_catalog(catalog_name)
+    items = [item.as_dict() for item in service.review_queue(catalog).decided_skill_items()]
+    return decisions_from_queue(items, lambda slug: catalog.get_skill(slug).display_name)
 
 
 @models_app.command("list")
@@ -67,11 +97,18 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     if as_json:
         print(json.dumps(cards, indent=2))
         return
-    table = Table("model", "kind", "size", "created", "threshold", title_justify="default")
+    from jdgraph.context import Context  # deferred: --help needs no graph types
+
+    runs_use = Context.from_env().span_tagger_threshold
+    table = Table("model", "kind", "size", "created", "threshold: card / runs", title_justify="default")
     for card in cards:
+        # A tagger's card holds the threshold training chose for span F1; runs decode at the context's
+        # span_tagger_threshold, which favours precision (0 there means the card's).
+        threshold = card.get("threshold")
+        shown = f"{threshold} / {runs_use or threshold}" if threshold is not None else ""
         table.add_row(cell(card.get("model_id", "?")), cell(card.get("kind", card.get("error", "?"))),
                       f"{card.get('size_bytes', 0) / 1e6:.1f} MB", cell(card.get("created", "")),
-                      cell(card.get("threshold", "")))  # fmt: skip
+                      cell(shown))  # fmt: skip
     console.print(table)
 
 

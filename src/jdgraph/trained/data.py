@@ -134,6 +134,11 @@ class Posting:
     source: str
     text: str
     spans: tuple[Span, ...]
+    not_spans: tuple[Span, ...] = ()
+    """Words known not to be a skill (a rejected proposal): taught as outside any span."""
+    partial: bool = False
+    """Only ``spans`` and ``not_spans`` are labelled; every other token is left out of the loss (a reviewed
+    sentence, where nobody said whether its other words are skills)."""
 
 
 def read_postings(path: Path) -> list[Posting]:

@@ -46,10 +46,17 @@ class Encoded:
     labels: list[int]
 
 
+IGNORED = -100  # a token left out of the loss (the token-classification loss's ignore index)
+
+
 def encode_posting(tokenizer: Any, posting: Posting) -> Encoded:
     enc = tokenizer(posting.text, add_special_tokens=False, return_offsets_mapping=True)
     offsets = [tuple(o) for o in enc["offset_mapping"]]
-    labels = [LABEL_ID["O"]] * len(offsets)
+    labels = [IGNORED if posting.partial else LABEL_ID["O"]] * len(offsets)
+    for span in posting.not_spans:
+        for i, (a, b) in enumerate(offsets):
+            if a < span.end and span.start < b:
+                labels[i] = LABEL_ID["O"]
     for span in posting.spans:
         inside = [i for i, (a, b) in enumerate(offsets) if a < span.end and span.start < b]
         for n, i in enumerate(inside):
@@ -73,7 +80,7 @@ def _batch(tokenizer: Any, chunks: Sequence[list[int]], labels: Sequence[list[in
     width = max(len(c) for c in chunks) + 2
     ids = torch.full((len(chunks), width), tokenizer.pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(chunks), width), dtype=torch.long)
-    lab = torch.full((len(chunks), width), -100, dtype=torch.long)
+    lab = torch.full((len(chunks), width), IGNORED, dtype=torch.long)
     for r, chunk in enumerate(chunks):
         row = [tokenizer.cls_token_id, *chunk, tokenizer.sep_token_id]
         ids[r, : len(row)] = torch.tensor(row)

