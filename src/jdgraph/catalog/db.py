@@ -232,6 +232,18 @@ class Database:
         assert row is not None
         return ServerInfo(url=self.display_url, embedded=self.embedded, version=str(row["server_version"]))
 
+    def connection_budget(self) -> tuple[int, int]:
+        """(connections the server allows ordinary users, connections open now): what a job that opens many
+        pools (Ray actors, server workers) must fit in."""
+        with self.connection() as conn:
+            row = conn.execute(
+                """SELECT current_setting('max_connections')::int
+                          - current_setting('superuser_reserved_connections')::int AS allowed,
+                          (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend') AS used"""
+            ).fetchone()
+        assert row is not None
+        return int(row["allowed"]), int(row["used"])
+
     def close(self) -> None:
         with self._lock:
             if self._pool is not None:
