@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jdgraph.api import BatchItem, batch_item, classify_many, run_context
+from jdgraph.catalog.registry import get_catalog
 from jdgraph.errors import ConfigError, InputError
 
 BATCH_COLUMNS = ("id", "text", "title", "company")
@@ -65,7 +68,8 @@ class BulkSummary:
     def count(self, line: dict[str, Any]) -> None:
         if "error" in line:
             self.failed += 1
-            reason = str(line["error"]).split(":")[0][:80]
+            # "line 7 is not JSON (...)" and "line 9 is not JSON (...)" are one reason
+            reason = re.sub(r"^(line \d+|this line):? ?", "", str(line["error"]))[:80]
             self.reasons[reason] = self.reasons.get(reason, 0) + 1
         elif line.get("done_before"):
             self.done_before += 1
@@ -85,13 +89,18 @@ def _error_line(raw: str, message: str) -> dict[str, Any]:
     return {"input": raw[:200], "error": message}
 
 
+def _unnumbered(message: str) -> str:
+    """A batch line's error without its line number: a distributed read does not number lines (the output line
+    carries the input's id, or its first 200 characters)."""
+    return message.replace("line 0 ", "this line ", 1).replace("line 0:", "this line:", 1)
+
+
 class ClassifyActor:
     """A Ray actor: the models and the catalog opened once, then batch after batch through ``classify_many``."""
 
     def __init__(self, context: dict[str, Any], plan: BulkPlan) -> None:
         # The actor's own pool: actors × pool_size is the job's connection budget (checked by the driver).
         os.environ["JDGRAPH_DB_POOL_MAX"] = str(plan.pool_size)
-        from jdgraph.api import run_context  # deferred: langgraph and the models load in the actor, not the driver
 
         self.plan = plan
         opened = run_context(**context)
@@ -99,14 +108,12 @@ class ClassifyActor:
                         "span_tagger_reader": opened.span_tagger_reader}  # fmt: skip
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        from jdgraph.api import BatchItem, batch_item, classify_many
-
         lines: list[dict[str, Any] | None] = []
         items: list[BatchItem] = []
         for row in _rows(batch):
             entry = batch_item(0, row.encode("utf-8", "surrogatepass")) if isinstance(row, str) else row
             if isinstance(entry, str):
-                lines.append(_error_line(row if isinstance(row, str) else "", entry.replace("line 0", "this line", 1)))
+                lines.append(_error_line(row if isinstance(row, str) else "", _unnumbered(entry)))
             else:
                 lines.append(None)
                 items.append(entry)
@@ -127,8 +134,6 @@ class ClassifyActor:
 
 def _rows(batch: dict[str, Any]) -> Iterator[Any]:
     """A batch's rows: raw JSON lines (``text`` column of read_text) or BatchItems (Parquet columns)."""
-    from jdgraph.api import BatchItem
-
     if set(batch) == {"text"} or "raw" in batch:
         yield from (str(x) for x in batch.get("raw", batch.get("text", [])))
         return
@@ -148,7 +153,7 @@ def _rows(batch: dict[str, Any]) -> Iterator[Any]:
 def read_input(path: Path) -> Any:
     """The input as a Ray Dataset: JSON Lines as raw lines (each checked by the actor, so a bad line is an error
     line, not a failed read), or Parquet with columns id, text, title, company."""
-    import ray.data
+    import ray.data  # deferred: Ray is optional (the scale extra), and seconds to import
 
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
@@ -181,9 +186,7 @@ def run_bulk(
     """Run the job and write one output line per input line (``classify --batch``'s format) to ``output_path``,
     written to a temporary file beside it and renamed when complete: a killed driver leaves the old output (or
     none), and its rerun reads saved results back instead of running them."""
-    import ray
-
-    from jdgraph.catalog.registry import get_catalog
+    import ray  # deferred: Ray is optional (the scale extra), and seconds to import
 
     # Before any work: the database answers (a DatabaseError otherwise), and the plan's connections fit it.
     catalog = get_catalog(context.get("catalog"))
@@ -193,8 +196,11 @@ def run_bulk(
         # Locally the actors inherit this process's environment (the catalog's home, schema, models); on a
         # cluster the same settings travel as the job's runtime environment.
         settings = {k: v for k, v in os.environ.items() if k.startswith(("JDGRAPH_", "DATABASE_URL", "HF_"))}
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": settings} if ray_address else None)  # fmt: skip
+        # Locally, one logical CPU more than the actors take: the read tasks need one, or they wait for ever
+        # behind actors that wait for their input.
+        cpus = None if ray_address else max(os.cpu_count() or 1, plan.actors + 1)
+        ray.init(address=ray_address, num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, runtime_env={"env_vars": settings} if ray_address else None)  # fmt: skip
     dataset = read_input(input_path).map_batches(
         ClassifyActor,
         fn_constructor_args=(context, plan),
@@ -219,6 +225,60 @@ def run_bulk(
     return summary
 
 
+def run_local(
+    input_path: Path,
+    output_path: Path,
+    plan: BulkPlan,
+    context: dict[str, Any],
+    *,
+    progress: Callable[[BulkSummary], None] | None = None,
+) -> BulkSummary:
+    """The same job in this process (``classify_many`` with ``plan.threads`` threads, resumable), without Ray:
+    the baseline Ray's overhead is measured against, and the way to run a bulk job where Ray is not installed."""
+    if not input_path.is_file():
+        raise InputError(f"{input_path}: no such file")
+    started = time.monotonic()
+    entries: list[BatchItem | dict[str, Any]] = []
+    if input_path.suffix == ".parquet":
+        import pyarrow.parquet as pq  # deferred: pyarrow comes with the scale extra, needed for Parquet only
+
+        table = pq.read_table(str(input_path)).to_pydict()
+        entries += [
+            r if isinstance(r, BatchItem) else _error_line(r, str(batch_item(0, r.encode()))) for r in _rows(table)
+        ]
+    else:
+        for n, raw in enumerate(input_path.read_bytes().split(b"\n"), 1):
+            if raw.strip():
+                entry = batch_item(n, raw)
+                entries.append(
+                    entry if isinstance(entry, BatchItem) else _error_line(raw.decode("utf-8", "replace"), entry)
+                )
+    items = [e for e in entries if isinstance(e, BatchItem)]
+    outcomes = classify_many(items, concurrency=plan.threads, resume=True, persist=True, **context)
+    summary = BulkSummary()
+    partial = output_path.with_name(f".{output_path.name}.partial")
+    with _writer(partial, parquet=output_path.suffix == ".parquet") as write:
+        for kept in entries:
+            line: dict[str, Any]
+            if isinstance(kept, dict):
+                line = kept
+            else:
+                o = next(outcomes)
+                if o.result is not None:
+                    line = {"id": o.id, "result": o.result.model_dump(mode="json")}
+                    if o.done_before:
+                        line["done_before"] = o.done_before
+                else:
+                    line = {"id": o.id, "error": o.error.message if o.error else "unknown error"}
+            write(line)
+            summary.count(line)
+            if progress is not None:
+                progress(summary)
+    os.replace(partial, output_path)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
 @contextmanager
 def _writer(path: Path, *, parquet: bool) -> Iterator[Callable[[dict[str, Any]], None]]:
     """Write output lines as JSON Lines, or as Parquet (columns id, error, done_before, input, result as JSON
@@ -231,7 +291,7 @@ def _writer(path: Path, *, parquet: bool) -> Iterator[Callable[[dict[str, Any]],
 
             yield write_line
         return
-    import pyarrow as pa
+    import pyarrow as pa  # deferred: pyarrow comes with the scale extra, needed for Parquet only
     import pyarrow.parquet as pq
 
     schema = pa.schema([(name, pa.string()) for name in ("id", "error", "done_before", "input", "result")])

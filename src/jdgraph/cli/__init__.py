@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from jdgraph import __version__
+from jdgraph.cli.batch import batch_app
 from jdgraph.cli.catalog import catalog_app
 from jdgraph.cli.classify import classify_cmd
 from jdgraph.cli.common import HelpGroup
@@ -43,6 +44,7 @@ app.add_typer(llm_app, name="llm")
 app.add_typer(eval_app, name="eval")
 app.add_typer(review_app, name="review")
 app.add_typer(models_app, name="models")
+app.add_typer(batch_app, name="batch")
 
 
 def _show_version(value: bool) -> None:
