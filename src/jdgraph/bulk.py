@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from jdgraph.api import BatchItem, batch_item, classify_many, run_context
+from jdgraph.catalog.db import check_connection_budget
 from jdgraph.catalog.registry import get_catalog
-from jdgraph.errors import ConfigError, InputError
+from jdgraph.errors import InputError
 
 BATCH_COLUMNS = ("id", "text", "title", "company")
 
@@ -162,16 +163,9 @@ def read_input(path: Path) -> Any:
     return ray.data.read_text(str(path)).filter(lambda row: bool(str(row["text"]).strip()))
 
 
-def check_budget(plan: BulkPlan, server_connections: int, in_use: int) -> None:
-    """Refuse a plan whose connections do not fit the server (both numbers in the message)."""
-    free = server_connections - in_use
-    if plan.connections() > free:
-        raise ConfigError(
-            f"{plan.actors} actors × a pool of {plan.pool_size} = {plan.connections()} connections, but the "
-            f"server allows {server_connections} and {in_use} are in use ({free} free): lower --actors or "
-            "--pool-size, or put PgBouncer (transaction mode) in front of the server",
-            setting="actors",
-        )
+def check_budget(plan: BulkPlan, allowed: int, in_use: int) -> None:
+    """Refuse a plan whose connections (actors × pool) do not fit the server (both numbers in the message)."""
+    check_connection_budget(plan.actors, plan.pool_size, allowed, in_use, what="actors")
 
 
 def run_bulk(

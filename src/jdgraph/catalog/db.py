@@ -118,6 +118,19 @@ class ServerInfo:
     version: str
 
 
+def check_connection_budget(processes: int, pool_size: int, allowed: int, in_use: int, *, what: str) -> None:
+    """Refuse a plan of ``processes`` pools of ``pool_size`` connections that the server cannot hold (both numbers
+    in the message): Ray actors, server workers."""
+    free = allowed - in_use
+    if processes * pool_size > free:
+        raise ConfigError(
+            f"{processes} {what} × a pool of {pool_size} = {processes * pool_size} connections, but the server "
+            f"allows {allowed} and {in_use} are in use ({free} free): lower the {what} or the pool size, or put "
+            "PgBouncer (transaction mode) in front of the server",
+            setting=what,
+        )
+
+
 class Database:
     """A connection pool on the catalog schema, with pgvector registered on every connection."""
 

@@ -23,6 +23,7 @@ from jdgraph.cli.llm import llm_app
 from jdgraph.cli.models import models_app
 from jdgraph.cli.review import review_app
 from jdgraph.cli.runs import runs_app
+from jdgraph.cli.serve import serve_cmd
 from jdgraph.cli.ui import ui_cmd
 
 # A traceback never prints local variables: they hold database URLs with passwords, and JD text. HelpGroup names
@@ -37,6 +38,7 @@ app = typer.Typer(
 # these with its own typer.Typer, added with one line below.
 app.command("classify")(classify_cmd)
 app.command("ui")(ui_cmd)
+app.command("serve")(serve_cmd)
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(runs_app, name="runs")

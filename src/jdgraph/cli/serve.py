@@ -1,0 +1,38 @@
+"""``jdgraph serve``: the production HTTP route (:mod:`jdgraph.serving`) in several uvicorn worker processes."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from jdgraph.cli.common import CatalogOption, console, handle_errors, open_catalog
+
+
+@handle_errors
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8123,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (each loads the models once).")] = 2,
+    graceful_timeout: Annotated[
+        int, typer.Option(min=1, max=3600, help="Seconds in-flight runs get to finish on SIGTERM.")
+    ] = 60,
+    catalog: CatalogOption = None,
+) -> None:
+    """Serve POST /classify, GET /healthz and GET /readyz to other services. Every worker shares the one
+    PostgreSQL; workers × JDGRAPH_DB_POOL_MAX must fit its connections (checked before starting)."""
+    # deferred: uvicorn and the app (starlette, langgraph) take seconds that --help must not wait for
+    import uvicorn
+
+    from jdgraph.catalog.db import check_connection_budget
+
+    opened = open_catalog(catalog)  # an unreachable database is exit 3 here, before any worker starts
+    check_connection_budget(workers, opened.db.settings.pool_max, *opened.db.connection_budget(), what="workers")
+    if catalog:
+        os.environ["JDGRAPH_CATALOG"] = catalog  # the workers' factory reads it
+    console.print(f"jdgraph serve on http://{host}:{port}/ with {workers} worker(s) (SIGTERM or Ctrl-C stops it, "
+                  f"letting in-flight runs finish for up to {graceful_timeout}s)", highlight=False)  # fmt: skip
+    opened.db.close()
+    uvicorn.run("jdgraph.serving:app_from_env", factory=True, host=host, port=port, workers=workers,
+                timeout_graceful_shutdown=graceful_timeout, log_level="warning")  # fmt: skip
