@@ -91,7 +91,8 @@ def test_sigterm_lets_an_in_flight_run_finish_and_save(server, catalog) -> None:
     answer: dict[str, Any] = {}
 
     def call() -> None:
-        answer["status"], answer["body"] = _request(f"{base}/classify", {"text": RUST_JD + "\nOn call.", "run_id": run_id})
+        body = {"text": RUST_JD + "\nOn call.", "run_id": run_id}
+        answer["status"], answer["body"] = _request(f"{base}/classify", body)
 
     client = threading.Thread(target=call)
     client.start()
