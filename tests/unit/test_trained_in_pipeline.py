@@ -228,3 +228,12 @@ def test_a_trained_encoder_that_is_not_there_names_the_command_that_builds_it(
     monkeypatch.setenv("JDGRAPH_CACHE", str(tmp_path))
     with pytest.raises(ArtefactError, match="jdgraph models train encoder"):
         make_embeddings(EmbeddingSettings(provider="trained:encoder-minilm-esco"))
+
+
+def test_a_model_outside_the_known_list_says_its_dimension() -> None:
+    # Any sentence-transformers model other than the bundled one (a trained encoder, sentence-transformers:PATH):
+    # its dimension once recursed without end (a probe embedding asked for the dimension again).
+    from jdgraph.catalog.embeddings import SentenceTransformerEmbeddings, minilm_embeddings
+
+    other = SentenceTransformerEmbeddings(minilm_embeddings().name_or_path, model_id="sentence-transformers:copy")
+    assert other.dimension == 384 and other.embed_array(["python"]).shape == (1, 384)

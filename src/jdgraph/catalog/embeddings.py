@@ -92,6 +92,13 @@ class SentenceTransformerEmbeddings(ModelEmbeddings):
                     raise EmbeddingError(f"cannot load embedding model {self.name_or_path}: {exc}") from exc
             return self._model
 
+    @property
+    def dimension(self) -> int:
+        # The model says (a probe embedding would come back here for its own output size: unbounded recursion
+        # for any model other than the known ones, which ``sentence-transformers:NAME`` and trained encoders are).
+        known = _KNOWN_DIMS.get(self.model_id)
+        return known if known is not None else int(self._load().get_embedding_dimension())
+
     def embed_array(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
