@@ -36,6 +36,7 @@ from jdgraph.catalog.registry import get_catalog
 from jdgraph.errors import InputError
 
 BATCH_COLUMNS = ("id", "text", "title", "company")
+ACTOR_RESTARTS = 3
 
 
 @dataclass(frozen=True)
@@ -201,9 +202,10 @@ def run_bulk(
         batch_size=plan.batch_size,
         concurrency=plan.actors,
         num_cpus=1,
-        # A killed actor is restarted and its batch retried: the retry finds what was saved and skips it.
-        max_restarts=-1,
-        max_task_retries=-1,
+        # A killed actor is restarted and its batch retried: the retry finds what was saved and skips it. Bounded:
+        # an actor that dies on every start (a bug, a model that cannot load) fails the job rather than loop.
+        max_restarts=ACTOR_RESTARTS,
+        max_task_retries=ACTOR_RESTARTS,
     )
     summary = BulkSummary()
     partial = output_path.with_name(f".{output_path.name}.partial")
