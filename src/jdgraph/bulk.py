@@ -24,13 +24,13 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jdgraph.api import BatchItem, batch_item, classify_many, run_context
+from jdgraph.api import BatchItem, BatchOutcome, batch_item, classify_many, run_context
 from jdgraph.catalog.db import check_connection_budget
 from jdgraph.catalog.registry import get_catalog
 from jdgraph.errors import InputError
@@ -110,28 +110,39 @@ class ClassifyActor:
                         "span_tagger_reader": opened.span_tagger_reader}  # fmt: skip
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        lines: list[dict[str, Any] | None] = []
-        items: list[BatchItem] = []
-        for row in _rows(batch):
-            entry = batch_item(0, row.encode("utf-8", "surrogatepass")) if isinstance(row, str) else row
-            if isinstance(entry, str):
-                lines.append(_error_line(row if isinstance(row, str) else "", _unnumbered(entry)))
-            else:
-                lines.append(None)
-                items.append(entry)
-        outcomes = iter(classify_many(items, concurrency=self.plan.threads, resume=True, persist=True, **self.context))
-        out = []
-        for line in lines:
-            if line is None:
-                o = next(outcomes)
-                if o.result is not None:
-                    line = {"id": o.id, "result": o.result.model_dump(mode="json")}
-                    if o.done_before:
-                        line["done_before"] = o.done_before
-                else:
-                    line = {"id": o.id, "error": o.error.message if o.error else "unknown error"}
-            out.append(json.dumps(line))
-        return {"line": out}
+        entries = [_entry(row) for row in _rows(batch)]
+        items = [e for e in entries if isinstance(e, BatchItem)]
+        outcomes = classify_many(items, concurrency=self.plan.threads, resume=True, persist=True, **self.context)
+        return {"line": [json.dumps(line) for line in _output_lines(entries, outcomes)]}
+
+
+def _entry(row: str | BatchItem, n: int = 0) -> BatchItem | dict[str, Any]:
+    """A row as a batch item, or the error line that says why it is none (numbered when ``n`` is known)."""
+    if isinstance(row, BatchItem):
+        return row
+    entry = batch_item(n, row.encode("utf-8", "surrogatepass"))
+    if isinstance(entry, BatchItem):
+        return entry
+    return _error_line(row, entry if n else _unnumbered(entry))
+
+
+def _output_lines(
+    entries: list[BatchItem | dict[str, Any]], outcomes: Iterator[BatchOutcome]
+) -> Iterator[dict[str, Any]]:
+    """One output line per entry, in order: an error line as it is, an item's outcome from ``outcomes`` (which
+    yields one per item, in order)."""
+    for entry in entries:
+        if isinstance(entry, dict):
+            yield entry
+            continue
+        outcome = next(outcomes)
+        if outcome.result is None:
+            yield {"id": outcome.id, "error": outcome.error.message if outcome.error else "unknown error"}
+            continue
+        line: dict[str, Any] = {"id": outcome.id, "result": outcome.result.model_dump(mode="json")}
+        if outcome.done_before:
+            line["done_before"] = outcome.done_before
+        yield line
 
 
 def _rows(batch: dict[str, Any]) -> Iterator[Any]:
@@ -207,16 +218,7 @@ def run_bulk(
         max_restarts=ACTOR_RESTARTS,
         max_task_retries=ACTOR_RESTARTS,
     )
-    summary = BulkSummary()
-    partial = output_path.with_name(f".{output_path.name}.partial")
-    with _writer(partial, parquet=output_path.suffix == ".parquet") as write:
-        for row in dataset.iter_rows():
-            line = json.loads(row["line"])
-            write(line)
-            summary.count(line)
-            if progress is not None:
-                progress(summary)
-    os.replace(partial, output_path)
+    summary = _write_output(output_path, (json.loads(row["line"]) for row in dataset.iter_rows()), progress)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -234,44 +236,34 @@ def run_local(
     if not input_path.is_file():
         raise InputError(f"{input_path}: no such file")
     started = time.monotonic()
-    entries: list[BatchItem | dict[str, Any]] = []
     if input_path.suffix == ".parquet":
         import pyarrow.parquet as pq  # deferred: pyarrow comes with the scale extra, needed for Parquet only
 
-        table = pq.read_table(str(input_path)).to_pydict()
-        entries += [
-            r if isinstance(r, BatchItem) else _error_line(r, str(batch_item(0, r.encode()))) for r in _rows(table)
-        ]
+        entries = [_entry(row) for row in _rows(pq.read_table(str(input_path)).to_pydict())]
     else:
-        for n, raw in enumerate(input_path.read_bytes().split(b"\n"), 1):
-            if raw.strip():
-                entry = batch_item(n, raw)
-                entries.append(
-                    entry if isinstance(entry, BatchItem) else _error_line(raw.decode("utf-8", "replace"), entry)
-                )
+        lines = input_path.read_bytes().split(b"\n")
+        entries = [_entry(raw.decode("utf-8", "surrogateescape"), n) for n, raw in enumerate(lines, 1) if raw.strip()]
     items = [e for e in entries if isinstance(e, BatchItem)]
     outcomes = classify_many(items, concurrency=plan.threads, resume=True, persist=True, **context)
+    summary = _write_output(output_path, _output_lines(entries, outcomes), progress)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _write_output(
+    output_path: Path, lines: Iterable[dict[str, Any]], progress: Callable[[BulkSummary], None] | None
+) -> BulkSummary:
+    """Write ``lines`` beside ``output_path`` and rename the file into place once all are written (a killed job
+    leaves the old output, or none, never half of one), counting them as they go."""
     summary = BulkSummary()
     partial = output_path.with_name(f".{output_path.name}.partial")
     with _writer(partial, parquet=output_path.suffix == ".parquet") as write:
-        for kept in entries:
-            line: dict[str, Any]
-            if isinstance(kept, dict):
-                line = kept
-            else:
-                o = next(outcomes)
-                if o.result is not None:
-                    line = {"id": o.id, "result": o.result.model_dump(mode="json")}
-                    if o.done_before:
-                        line["done_before"] = o.done_before
-                else:
-                    line = {"id": o.id, "error": o.error.message if o.error else "unknown error"}
+        for line in lines:
             write(line)
             summary.count(line)
             if progress is not None:
                 progress(summary)
     os.replace(partial, output_path)
-    summary.seconds = time.monotonic() - started
     return summary
 
 
