@@ -52,7 +52,16 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+def open_connections(db: Database) -> int:
+    with db.connection() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'client backend'"
+        ).fetchone()
+    return int(row["n"]) if row else 0
+
+
 def serve(workers: int, texts: list[str], clients: int, env: dict[str, str], db: Database) -> float:
+    before = open_connections(db)  # this process's own pools, and anything else on the server
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -77,9 +86,7 @@ def serve(workers: int, texts: list[str], clients: int, env: dict[str, str], db:
         saved = conn.execute(
             "SELECT run_id::text AS id, count(*) AS c FROM runs WHERE run_id::text = ANY(%s) GROUP BY 1", (ids,)
         ).fetchall()
-        connections = conn.execute(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'client backend'"
-        ).fetchone()
+    connections = open_connections(db) - before
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=120)
     latencies = [t for t, status in results if status == 200]
@@ -89,8 +96,7 @@ def serve(workers: int, texts: list[str], clients: int, env: dict[str, str], db:
     p50 = statistics.median(latencies) * 1000
     print(f"{workers} worker(s), {clients} clients: {rate:.2f} req/s; p50 {p50:.0f} ms, "
           f"p95 {p95(latencies) * 1000:.0f} ms; {failed} failed; saved {len(saved)} of {len(ids)}, {doubled} twice; "
-          f"connections open {connections['n'] if connections else '?'} (budget {workers} × "
-          f"{env.get('JDGRAPH_DB_POOL_MAX', 8)} + this checker)")  # fmt: skip
+          f"workers' connections {connections} (budget {workers} × {env.get('JDGRAPH_DB_POOL_MAX', 8)})")  # fmt: skip
     return rate
 
 
