@@ -20,8 +20,10 @@ def serve_cmd(
     ] = 60,
     catalog: CatalogOption = None,
 ) -> None:
-    """Serve POST /classify, GET /healthz and GET /readyz to other services. Every worker shares the one
-    PostgreSQL; workers × JDGRAPH_DB_POOL_MAX must fit its connections (checked before starting)."""
+    """An HTTP service for other services: POST /classify, GET /healthz, GET /readyz.
+
+    Every worker shares the one PostgreSQL; workers × JDGRAPH_DB_POOL_MAX must fit its connections (checked before
+    starting)."""
     # deferred: uvicorn and the app (starlette, langgraph) take seconds that --help must not wait for
     import uvicorn
 
