@@ -342,9 +342,9 @@ def test_decided_skill_proposals_are_training_data_for_the_tagger(review_catalog
     from jdgraph.trained.reviews import decisions_from_queue, review_postings
 
     cat = review_catalog
-    _classify(cat, TEMPORAL_JD.format(tool="Dagster"))
-    _classify(cat, TEMPORAL_JD.format(tool="Prefect"))
-    approved, rejected = _pending(cat, "new_skill", "dagster"), _pending(cat, "new_skill", "prefect")
+    _classify(cat, TEMPORAL_JD.format(tool="Kestra"))
+    _classify(cat, TEMPORAL_JD.format(tool="Flyte"))
+    approved, rejected = _pending(cat, "new_skill", "kestra"), _pending(cat, "new_skill", "flyte")
     cat.review.approve(approved.id, reviewer="alice")
     cat.review.reject(rejected.id, reviewer="alice", reason="a word of the ad, not a skill")
     items = [i.as_dict() for i in cat.review.decided_skill_items()]
@@ -352,6 +352,6 @@ def test_decided_skill_proposals_are_training_data_for_the_tagger(review_catalog
     assert all(i["status"] in ("approved", "rejected") for i in items)
     postings = {p.id: p for p in review_postings(decisions_from_queue(items, lambda s: cat.get_skill(s).display_name))}
     taught = postings[f"review:{approved.id}"]
-    assert [taught.text[s.start : s.end] for s in taught.spans] == ["Dagster"]
+    assert [taught.text[s.start : s.end] for s in taught.spans] == ["Kestra"]
     refused = postings[f"review:{rejected.id}"]
-    assert refused.spans == () and [refused.text[s.start : s.end] for s in refused.not_spans] == ["Prefect"]
+    assert refused.spans == () and [refused.text[s.start : s.end] for s in refused.not_spans] == ["Flyte"]
