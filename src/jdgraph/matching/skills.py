@@ -124,6 +124,11 @@ def _coined(word: str) -> bool:
     return not getAllLemmas(word.strip("()[],;:").casefold())
 
 
+def _plain_tagged_word(finding: Finding) -> bool:
+    """A span the tagger marked that is one plain word (not a coined or technology name)."""
+    return finding.extracted_by == "tagger" and len(finding.name.split()) == 1 and not _coined(finding.name)
+
+
 def resolve_skills(
     findings: Sequence[Finding],
     catalog: Catalog,
@@ -145,8 +150,12 @@ def resolve_skills(
     # embedding search for it would be thrown away.
     # A technology-like name ("SaaS", "CircleCI") is an alias or it is new: its vector sits near skills that merely
     # contain it ("SaaS Sales"), so it is looked up lexically only too.
-    hinted = [i for i, f in enumerate(findings) if f.slug_hint or f.extracted_by == "term"]
-    plain = [i for i, f in enumerate(findings) if not (f.slug_hint or f.extracted_by == "term")]
+    # A tagged span of one plain word ("hardware", "care") carries no sense of its own: it links only through an
+    # alias, so it is looked up lexically only as well (its nearest alias by embedding could link it at the
+    # general threshold, and searching for it was most of a JD's database time on ESCO).
+    lexical_only = [_plain_tagged_word(f) or bool(f.slug_hint) or f.extracted_by == "term" for f in findings]
+    hinted = [i for i, only in enumerate(lexical_only) if only]
+    plain = [i for i, only in enumerate(lexical_only) if not only]
     matches: list[SkillMatch] = [SkillMatch(term=f.name) for f in findings]
     for group, threshold in ((hinted, None), (plain, accept)):
         if group:
@@ -168,9 +177,7 @@ def resolve_skills(
     if tagged_accept is not None:
         for i, (f, m) in enumerate(zip(findings, matches, strict=True)):
             top = m.candidates[0] if m.candidates else None
-            # One plain word ("hardware", "care") carries no sense of its own: it links only through an alias.
-            one_word = len(f.name.split()) == 1 and not _coined(f.name)
-            if m.skill is None and f.extracted_by == "tagger" and not one_word and top and top.score >= tagged_accept:
+            if m.skill is None and f.extracted_by == "tagger" and top and top.score >= tagged_accept:
                 matches[i] = SkillMatch(term=f.name, skill=top.skill, match_via="embedding", score=top.score,
                                         alias_id=top.alias_id, alias=top.alias, candidates=m.candidates)  # fmt: skip
     for i in hinted:
