@@ -97,6 +97,7 @@ def test_an_unreachable_database_is_refused_before_any_work(catalog, tmp_path: P
 
 
 def test_more_connections_than_the_server_allows_are_refused_with_both_numbers() -> None:
-    check_budget(BulkPlan(actors=4, pool_size=5), 100, 10)
-    with pytest.raises(ConfigError, match=r"8 actors × a pool of 12 = 96 connections.*allows 100 and 10 are in use"):
-        check_budget(BulkPlan(actors=8, pool_size=12), 100, 10)
+    check_budget(BulkPlan(actors=4, pool_size=5), 100, 10)  # 4 × (5 + 4 for checkpoints) = 36
+    with pytest.raises(ConfigError, match=r"8 actors × \(a pool of 8 \+ 4 for checkpoints\) = 96 connections.*"
+                       r"allows 100 and 10 are in use"):  # fmt: skip
+        check_budget(BulkPlan(actors=8, pool_size=8), 100, 10)

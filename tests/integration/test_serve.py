@@ -109,4 +109,5 @@ def test_more_connections_than_the_server_allows_is_refused_before_starting(cata
     done = subprocess.run([sys.executable, "-m", "jdgraph.cli", "serve", "--workers", "64", "--port",
                            str(_free_port())], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2, done.stderr
-    assert "64 workers × a pool of 64 = 4096 connections" in done.stderr and "allows" in done.stderr
+    assert "64 workers × (a pool of 64 + 4 for checkpoints) = 4352 connections" in done.stderr, done.stderr
+    assert "allows" in done.stderr

@@ -12,11 +12,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from jdgraph.catalog.db import Database
+from jdgraph.catalog.db import CHECKPOINT_POOL_MAX, Database
 from jdgraph.errors import DatabaseError
 
 _lock = threading.Lock()
 _pools: dict[tuple[str, str], ConnectionPool] = {}
+
 _savers: dict[tuple[str, str, tuple[type, ...]], Any] = {}
 
 
@@ -39,7 +40,7 @@ def postgres_checkpointer(db: Database, state_types: tuple[type, ...] = ()) -> A
                 pool = ConnectionPool(
                     db.url,
                     min_size=1,
-                    max_size=4,
+                    max_size=CHECKPOINT_POOL_MAX,
                     open=True,
                     kwargs={
                         "autocommit": True,

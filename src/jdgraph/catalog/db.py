@@ -118,15 +118,21 @@ class ServerInfo:
     version: str
 
 
+CHECKPOINT_POOL_MAX = 4
+"""Connections the checkpointer's own pool (``catalog/checkpoints.py``) may open per process, beside the catalog's
+``JDGRAPH_DB_POOL_MAX``: a plan of many processes (Ray actors, server workers) counts both."""
+
+
 def check_connection_budget(processes: int, pool_size: int, allowed: int, in_use: int, *, what: str) -> None:
-    """Refuse a plan of ``processes`` pools of ``pool_size`` connections that the server cannot hold (both numbers
-    in the message): Ray actors, server workers."""
+    """Refuse a plan of ``processes`` processes, each with a catalog pool of ``pool_size`` connections and the
+    checkpointer's pool, that the server cannot hold (both numbers in the message): Ray actors, server workers."""
+    each = pool_size + CHECKPOINT_POOL_MAX
     free = allowed - in_use
-    if processes * pool_size > free:
+    if processes * each > free:
         raise ConfigError(
-            f"{processes} {what} × a pool of {pool_size} = {processes * pool_size} connections, but the server "
-            f"allows {allowed} and {in_use} are in use ({free} free): lower the {what} or the pool size, or put "
-            "PgBouncer (transaction mode) in front of the server",
+            f"{processes} {what} × (a pool of {pool_size} + {CHECKPOINT_POOL_MAX} for checkpoints) = "
+            f"{processes * each} connections, but the server allows {allowed} and {in_use} are in use ({free} "
+            f"free): lower the {what} or the pool size, or put PgBouncer (transaction mode) in front of the server",
             setting=what,
         )
 

@@ -22,8 +22,8 @@ def serve_cmd(
 ) -> None:
     """An HTTP service for other services: POST /classify, GET /healthz, GET /readyz.
 
-    Every worker shares the one PostgreSQL; workers × JDGRAPH_DB_POOL_MAX must fit its connections (checked before
-    starting)."""
+    Every worker shares the one PostgreSQL; workers × (JDGRAPH_DB_POOL_MAX + the checkpointer's 4) must fit its
+    connections (checked before starting)."""
     # deferred: uvicorn and the app (starlette, langgraph) take seconds that --help must not wait for
     import uvicorn
 
