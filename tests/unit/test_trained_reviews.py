@@ -67,3 +67,22 @@ def test_approved_aliases_become_encoder_pairs() -> None:
     pairs = review_pairs(decisions, skills, seed=1)
     assert [(p.anchor, p.positive) for p in pairs] == [("k8s", "Kubernetes")]
     assert pairs[0].negative in {"use Kubernetes", "bake bread"}
+
+
+def test_from_reviews_hands_the_decisions_to_either_trainer(monkeypatch: Any) -> None:
+    # The encoder's command once dropped them: --from-reviews trained an encoder without its reviewers' pairs.
+    from typer.testing import CliRunner
+
+    import jdgraph.cli.models as cli_models
+    import jdgraph.trained.train as train
+
+    decisions = [ReviewDecision(3, "new_alias", "approved", "k8s", None, skill="Kubernetes")]
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(cli_models, "_review_decisions", lambda catalog: decisions)
+    for name in ("train_encoder_artefact", "train_tagger_artefact"):
+        monkeypatch.setattr(train, name, lambda model_id, params, name=name, **kw: seen.setdefault(name, kw) and {})
+    for kind in ("encoder", "span-tagger"):
+        done = CliRunner().invoke(cli_models.models_app, ["train", kind, "--from-reviews"])
+        assert done.exit_code == 0, done.output
+    assert seen["train_encoder_artefact"]["reviews"] == decisions
+    assert seen["train_tagger_artefact"]["reviews"] == decisions

@@ -74,7 +74,9 @@ def models_train(
         # documented (README "Trained components") is the first 500.
         params = replace(EncoderParams(seed=seed, max_steps=max_steps or ENCODER_STEPS), **overrides)
         default_id = "encoder-minilm-esco" if skills else "encoder-minilm-titles"
-        card = train_encoder_artefact(model_id or default_id, params, with_skills=skills, limit=limit, measure_dev=dev)
+        card = train_encoder_artefact(
+            model_id or default_id, params, with_skills=skills, limit=limit, measure_dev=dev, reviews=reviews
+        )
     else:
         tparams = replace(TaggerParams(epochs=2, lr=1e-4, seed=seed), **overrides)
         card = train_tagger_artefact(
