@@ -35,7 +35,6 @@ from jdgraph.catalog.db import check_connection_budget
 from jdgraph.catalog.registry import get_catalog
 from jdgraph.errors import InputError
 
-BATCH_COLUMNS = ("id", "text", "title", "company")
 ACTOR_RESTARTS = 3
 
 
@@ -48,9 +47,6 @@ class BulkPlan:
     threads: int = 2
     pool_size: int = 3
     batch_size: int = 32
-
-    def connections(self) -> int:
-        return self.actors * self.pool_size
 
 
 @dataclass
@@ -147,8 +143,8 @@ def _output_lines(
 
 def _rows(batch: dict[str, Any]) -> Iterator[Any]:
     """A batch's rows: raw JSON lines (``text`` column of read_text) or BatchItems (Parquet columns)."""
-    if set(batch) == {"text"} or "raw" in batch:
-        yield from (str(x) for x in batch.get("raw", batch.get("text", [])))
+    if set(batch) == {"text"}:
+        yield from (str(x) for x in batch["text"])
         return
 
     def cell(name: str, i: int) -> Any:
@@ -199,14 +195,17 @@ def run_bulk(
     check_budget(plan, *catalog.db.connection_budget())
     started = time.monotonic()
     if not ray.is_initialized():
-        # Locally the actors inherit this process's environment (the catalog's home, schema, models); on a
-        # cluster the same settings travel as the job's runtime environment.
-        settings = {k: v for k, v in os.environ.items() if k.startswith(("JDGRAPH_", "DATABASE_URL", "HF_"))}
-        # Locally, one logical CPU more than the actors take: the read tasks need one, or they wait for ever
-        # behind actors that wait for their input.
-        cpus = None if ray_address else max(os.cpu_count() or 1, plan.actors + 1)
-        ray.init(address=ray_address, num_cpus=cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, runtime_env={"env_vars": settings} if ray_address else None)  # fmt: skip
+        if ray_address:
+            # On a cluster the job's settings travel as its runtime environment (locally the actors inherit this
+            # process's environment: the catalog's home, schema, models).
+            settings = {k: v for k, v in os.environ.items() if k.startswith(("JDGRAPH_", "DATABASE_URL", "HF_"))}
+            ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     runtime_env={"env_vars": settings})  # fmt: skip
+        else:
+            # One logical CPU more than the actors take: the read tasks need one, or they wait for ever behind
+            # actors that wait for their input.
+            ray.init(num_cpus=max(os.cpu_count() or 1, plan.actors + 1), include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)  # fmt: skip
     dataset = read_input(input_path).map_batches(
         ClassifyActor,
         fn_constructor_args=(context, plan),

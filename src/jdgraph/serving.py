@@ -21,7 +21,6 @@ The LangGraph server (``langgraph dev``) stays for LangGraph clients and Studio;
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -58,13 +57,12 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 class Service:
-    """One worker's state: the run context opened at start, in-flight count, and whether it is shutting down."""
+    """One worker's state: the run context opened at start, and the runs in flight."""
 
     def __init__(self, catalog: str | None) -> None:
         self.catalog = catalog
         self.context: dict[str, Any] = {}
         self.ready = False
-        self.stopping = False
         self.in_flight = 0
 
     def open(self) -> None:
@@ -74,13 +72,11 @@ class Service:
         self.ready = True
 
     async def classify(self, request: Request) -> JSONResponse:
-        if self.stopping:
-            return _error(503, "this worker is shutting down; retry")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"the request body is over {MAX_BODY_BYTES} bytes")
         try:
-            payload = await asyncio.to_thread(_parse, body)
+            payload = await run_in_threadpool(_parse, body)
         except InputError as exc:
             return _error(400, exc.message, field=exc.field)
         self.in_flight += 1
@@ -96,8 +92,8 @@ class Service:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> JSONResponse:
-        if not self.ready or self.stopping:
-            return _error(503, "starting" if not self.ready else "shutting down")
+        if not self.ready:
+            return _error(503, "starting")
         try:
             await run_in_threadpool(self._ping)
         except DatabaseError as exc:
@@ -133,9 +129,8 @@ def create_app(catalog: str | None = None) -> Starlette:
         try:
             yield
         finally:
-            service.stopping = True
-            # uvicorn has let in-flight requests finish; close what the worker opened (the embedded server is
-            # released by the last process using it, at exit).
+            # uvicorn has stopped accepting and let in-flight requests finish; close what the worker opened (the
+            # embedded server is released by the last process using it, at exit).
             reader = service.context.get("catalog_reader")
             if reader is not None:
                 await run_in_threadpool(reader.db.close)

@@ -17,7 +17,6 @@ from jdgraph.errors import DatabaseError
 
 _lock = threading.Lock()
 _pools: dict[tuple[str, str], ConnectionPool] = {}
-
 _savers: dict[tuple[str, str, tuple[type, ...]], Any] = {}
 
 

@@ -176,12 +176,11 @@ def build_skill_pairs(
     ads need; labels alone teach label → label."""
     rng = random.Random(seed)
     uris = sorted(u for u in skills if u not in exclude)
+    words = {uri: sorted(set(_WORD.findall(skills[uri].preferred.lower()))) for uri in uris}
     by_word: dict[str, list[str]] = defaultdict(list)
     for uri in uris:
-        for word in set(_WORD.findall(skills[uri].preferred.lower())):
+        for word in words[uri]:
             by_word[word].append(uri)
-
-    words = {uri: sorted(set(_WORD.findall(skills[uri].preferred.lower()))) for uri in uris}
 
     def negative(uri: str) -> str:
         for _ in range(4):

@@ -29,7 +29,7 @@ from jdgraph.trained.encoder import (
     train_encoder,
 )
 from jdgraph.trained.evaluate import load_dev_postings, load_dev_titles, span_metrics
-from jdgraph.trained.reviews import ReviewDecision, review_pairs, review_postings
+from jdgraph.trained.reviews import APPROVED, REJECTED, ReviewDecision, review_pairs, review_postings
 from jdgraph.trained.tagger import (
     LABELS,
     SpanTagger,
@@ -75,7 +75,7 @@ def choose_rank_params(ranker: Any, held: Sequence[TitleExample]) -> tuple[Any, 
 
 
 SKILL_HOLDOUT = 0.05  # ESCO skills whose labels and description are kept out of training, to measure on
-SKILL_ALT_LIMIT = 30_000  # of ESCO's 97k skill alt labels: an epoch in about 20 minutes on 2 cores
+SKILL_ALT_LIMIT = 30_000  # a sample of ESCO's 97k skill alt labels: all of them would triple the pairs, and the time
 
 
 def _review_counts(reviews: Sequence[ReviewDecision], used: int) -> dict[str, int] | None:
@@ -84,8 +84,8 @@ def _review_counts(reviews: Sequence[ReviewDecision], used: int) -> dict[str, in
         return None
     return {
         "decisions": len(reviews),
-        "approved": sum(1 for r in reviews if r.status == "approved"),
-        "rejected": sum(1 for r in reviews if r.status == "rejected"),
+        "approved": sum(1 for r in reviews if r.status == APPROVED),
+        "rejected": sum(1 for r in reviews if r.status == REJECTED),
         "examples": used,
     }
 
