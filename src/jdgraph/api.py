@@ -139,6 +139,16 @@ class BatchOutcome:
     """Set when an earlier (killed) run of the batch had got this far: 'saved' (its stored result is returned,
     nothing ran) or 'checkpointed' (it was resumed from its last node)."""
 
+    def line(self) -> dict[str, Any]:
+        """This outcome as a batch output line (``classify --batch``, ``batch run``): ``{"id", "result"}``, with
+        ``done_before`` when an earlier run had got this far, or ``{"id", "error"}``."""
+        if self.result is None:
+            return {"id": self.id, "error": self.error.message if self.error else "unknown error"}
+        out: dict[str, Any] = {"id": self.id, "result": self.result.model_dump(mode="json")}
+        if self.done_before:
+            out["done_before"] = self.done_before
+        return out
+
 
 def classify_many(
     items: Iterable[BatchItem], *, concurrency: int = 2, window: int = 64, resume: bool = False, **context: Any

@@ -131,14 +131,7 @@ def _output_lines(
         if isinstance(entry, dict):
             yield entry
             continue
-        outcome = next(outcomes)
-        if outcome.result is None:
-            yield {"id": outcome.id, "error": outcome.error.message if outcome.error else "unknown error"}
-            continue
-        line: dict[str, Any] = {"id": outcome.id, "result": outcome.result.model_dump(mode="json")}
-        if outcome.done_before:
-            line["done_before"] = outcome.done_before
-        yield line
+        yield next(outcomes).line()
 
 
 def _rows(batch: dict[str, Any]) -> Iterator[Any]:

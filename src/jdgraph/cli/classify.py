@@ -87,8 +87,8 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int, *, 
                 line_out: dict[str, Any] = {"line": n, "error": entry}
             else:
                 outcome = next(outcomes)
+                line_out = outcome.line()
                 if outcome.result is not None:
-                    line_out = {"id": outcome.id, "result": outcome.result.model_dump(mode="json")}
                     persistence = outcome.result.persistence
                     # 'persisted' when the store found the run saved before (a rerun without --resume)
                     again = persistence and service.persisted_before(persistence[0].outcome)
@@ -98,8 +98,7 @@ def _classify_batch(path: Path, overrides: dict[str, Any], concurrency: int, *, 
                         done_before[before] = done_before.get(before, 0) + 1
                 else:  # one bad JD does not stop the batch, and is reported, not lost
                     failed += 1
-                    error = outcome.error
-                    line_out = {"id": outcome.id, "line": n, "error": error.message if error else "unknown error"}
+                    line_out["line"] = n
             sys.stdout.write(json.dumps(line_out) + "\n")
             sys.stdout.flush()
             progress.advance(task)
