@@ -67,8 +67,8 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class EmbeddingSettings:
     """Which embedding provider to use: ``minilm`` (bundled), ``sentence-transformers:NAME_OR_PATH``,
-    ``trained:MODEL_ID`` (an encoder from ``jdgraph models train encoder``) or ``openai:MODEL`` (through
-    langchain-openai, honouring ``OPENAI_BASE_URL``)."""
+    ``trained:MODEL_ID`` (an encoder from ``jdgraph models train encoder`` or ``jdgraph models quantize``) or
+    ``openai:MODEL`` (through langchain-openai, honouring ``OPENAI_BASE_URL``)."""
 
     provider: str = DEFAULT_EMBEDDINGS
     batch_size: int = 64

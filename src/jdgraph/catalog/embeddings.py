@@ -21,6 +21,8 @@ from langchain_core.embeddings import Embeddings
 
 from jdgraph.errors import ConfigError, EmbeddingError
 from jdgraph.settings import EmbeddingSettings
+from jdgraph.trained.onnx import FORMAT as ONNX_FORMAT
+from jdgraph.trained.onnx import ONNX_FILE, OnnxSentenceEncoder
 
 if TYPE_CHECKING:
     from jdgraph.catalog.db import Database
@@ -116,25 +118,28 @@ class SentenceTransformerEmbeddings(ModelEmbeddings):
         return out
 
     def _length_batches(self, model: Any, texts: list[str]) -> list[list[int]]:
-        """Indices grouped by token length so that each batch's padded size stays under ``token_budget``.
-
-        A JD mixes three-word bullets with 250-token paragraphs; one fixed-size batch pads every bullet to the
-        paragraph's length and the transformer's cost grows with the padded tokens. Grouping by length made the
-        per-JD embedding of real ads about 2.5x faster on 2 cores (benchmarks/pipeline.py).
-        """
         limit = int(getattr(model, "max_seq_length", None) or 512)
         ids = model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=limit)["input_ids"]
-        lengths = [len(x) for x in ids]
-        batches: list[list[int]] = []
-        chunk: list[int] = []
-        for i in sorted(range(len(texts)), key=lengths.__getitem__):
-            if chunk and ((len(chunk) + 1) * lengths[i] > self.token_budget or len(chunk) >= self.batch_size):
-                batches.append(chunk)
-                chunk = []
-            chunk.append(i)
-        if chunk:
+        return length_batches([len(x) for x in ids], self.token_budget, self.batch_size)
+
+
+def length_batches(lengths: Sequence[int], token_budget: int, batch_size: int) -> list[list[int]]:
+    """Indices grouped by token length so that each batch's padded size stays under ``token_budget``.
+
+    A JD mixes three-word bullets with 250-token paragraphs; one fixed-size batch pads every bullet to the
+    paragraph's length and the transformer's cost grows with the padded tokens. Grouping by length made the
+    per-JD embedding of real ads about 2.5x faster on 2 cores (benchmarks/pipeline.py).
+    """
+    batches: list[list[int]] = []
+    chunk: list[int] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if chunk and ((len(chunk) + 1) * lengths[i] > token_budget or len(chunk) >= batch_size):
             batches.append(chunk)
-        return batches
+            chunk = []
+        chunk.append(i)
+    if chunk:
+        batches.append(chunk)
+    return batches
 
 
 def minilm_embeddings(batch_size: int = 64) -> SentenceTransformerEmbeddings:
@@ -163,14 +168,51 @@ class LangChainEmbeddings(ModelEmbeddings):
         return matrix / np.where(norms == 0, 1, norms)
 
 
-def trained_encoder_embeddings(model_id: str, batch_size: int = 64) -> SentenceTransformerEmbeddings:
-    """An encoder trained by ``jdgraph models train encoder``, from the cache. Its model id carries a hash of its
-    weights: the embedding cache and a catalog's check then tell two trainings apart, and switching back to
-    MiniLM finds MiniLM's vectors where they were."""
-    from jdgraph.trained.artefacts import read_card  # deferred: only a trained encoder needs the cache's cards
+class OnnxEmbeddings(ModelEmbeddings):
+    """An int8 ONNX encoder (``jdgraph models quantize``) through onnxruntime: no torch in the process."""
+
+    def __init__(self, encoder: OnnxSentenceEncoder, *, model_id: str, batch_size: int = 64, token_budget: int = 1024):
+        self.encoder = encoder
+        self.model_id = model_id
+        self.batch_size = batch_size
+        self.token_budget = token_budget
+
+    @property
+    def dimension(self) -> int:
+        return self.encoder.dimension
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        try:
+            ids = self.encoder.token_ids(texts)
+            for chunk in length_batches([len(x) for x in ids], self.token_budget, self.batch_size):
+                out[chunk] = self.encoder.encode_ids([ids[i] for i in chunk])
+        except ConfigError:  # a damaged artefact says so, with the command that rebuilds it
+            raise
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise EmbeddingError(f"ONNX encoder {self.model_id} failed: {exc}") from exc
+        return out
+
+
+def trained_encoder_embeddings(model_id: str, batch_size: int = 64) -> ModelEmbeddings:
+    """An encoder trained by ``jdgraph models train encoder`` (or quantised by ``jdgraph models quantize``), from
+    the cache. Its model id carries a hash of its weights: the embedding cache and a catalog's check then tell two
+    trainings (and float32 from int8) apart, and switching back to MiniLM finds MiniLM's vectors where they were."""
+    from jdgraph.trained.artefacts import ArtefactError, read_card  # deferred: only a trained encoder needs the cards
     from jdgraph.trained.data import sha256_of
 
-    folder, _card = read_card(model_id, "encoder")
+    folder, card = read_card(model_id, "encoder")
+    if card.get("format") == ONNX_FORMAT:
+        digest = sha256_of(folder / ONNX_FILE)
+        if digest != card.get("onnx_sha256"):
+            raise ArtefactError(f"{folder / ONNX_FILE} does not match its card; rebuild it with `{card['rebuild']}`")
+        return OnnxEmbeddings(
+            OnnxSentenceEncoder(folder, rebuild=card["rebuild"]),
+            model_id=f"jdgraph-trained:{model_id}@{digest[:12]}",
+            batch_size=batch_size,
+        )
     weights = folder / "model" / "model.safetensors"
     return SentenceTransformerEmbeddings(
         str(folder / "model"), model_id=f"jdgraph-trained:{model_id}@{sha256_of(weights)[:12]}", batch_size=batch_size

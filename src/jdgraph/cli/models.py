@@ -116,10 +116,38 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
         # span_tagger_threshold, which favours precision (0 there means the card's).
         threshold = card.get("threshold")
         shown = f"{threshold} / {runs_use or threshold}" if threshold is not None else ""
-        table.add_row(cell(card.get("model_id", "?")), cell(card.get("kind", card.get("error", "?"))),
+        table.add_row(cell(card.get("model_id", "?")), cell(_kind(card)),
                       f"{card.get('size_bytes', 0) / 1e6:.1f} MB", cell(card.get("created", "")),
                       cell(shown))  # fmt: skip
     console.print(table)
+
+
+def _kind(card: dict[str, Any]) -> str:
+    kind = str(card.get("kind", card.get("error", "?")))
+    return f"{kind} ({card['format']})" if card.get("format") else kind
+
+
+@models_app.command("quantize")
+@handle_errors
+def models_quantize(
+    source: Annotated[str, typer.Argument(help="minilm (the bundled encoder) or a trained encoder's id.")],
+    model_id: Annotated[str | None, typer.Option(help="Its folder in the cache (default: SOURCE-int8).")] = None,
+    sample: Annotated[int, typer.Option(min=10, help="Training titles and skill descriptions to compare on.")] = 2000,
+    method: Annotated[
+        Literal["weights", "dynamic"],
+        typer.Option(help="weights: 8-bit weights, float32 activations; dynamic: both int8, less faithful."),
+    ] = "weights",
+) -> None:
+    """Export an encoder to int8 ONNX (served through onnxruntime, without torch) and install it in the cache with a
+    card saying how often its top-1 decisions match float32's on training data. Use it with
+    JDGRAPH_EMBEDDINGS=trained:ID (and a catalog imported with it)."""
+    from jdgraph.trained.onnx import quantize_encoder  # deferred: torch and onnx take seconds to import
+
+    card = quantize_encoder(source, model_id, sample=sample, method=method)
+    agreement = card["agreement_with_float32"]
+    console.print(f"installed {card['model_id']} ({card['size_bytes'] / 1e6:.1f} MB); top-1 identical to float32: "
+                  f"titles {agreement['titles_to_occupations']['top1_identical']}, skill descriptions "
+                  f"{agreement['skill_descriptions_to_skills']['top1_identical']}")  # fmt: skip
 
 
 @models_app.command("show")

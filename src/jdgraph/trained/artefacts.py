@@ -96,6 +96,7 @@ def read_card(model_id: str, kind: str) -> tuple[Path, dict[str, Any]]:
         raise ArtefactError(f"{card_path} is corrupt ({exc}); rebuild it with `{rebuild}`") from exc
     if card.get("kind") != kind:
         raise ArtefactError(f"{model_id!r} is a {card.get('kind')!r}, not a {kind!r}; build one with `{rebuild}`")
+    rebuild = str(card.get("rebuild", rebuild))  # a derived model (an int8 encoder) names its own command
     missing = [name for name in card.get("files", []) if not (folder / name).is_file()]
     if missing:
         raise ArtefactError(f"{model_id!r} lacks {', '.join(missing)}; rebuild it with `{rebuild}`")
