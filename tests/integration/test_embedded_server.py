@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from jdgraph.catalog.embedded.server import SHARED_BUFFERS
+
 _PROBE = """
 import json, re, stat, psycopg
 from jdgraph.catalog.db import Database
@@ -28,9 +30,11 @@ except psycopg.OperationalError as exc:
 with db.connect() as conn:
     hba = [r["auth_method"] for r in conn.execute("SELECT auth_method FROM pg_hba_file_rules")]
     listen = conn.execute("SHOW listen_addresses").fetchone()["listen_addresses"]
+    buffers = conn.execute("SHOW shared_buffers").fetchone()["shared_buffers"]
 st = __import__("os").stat(host)
 print(json.dumps({"host": host, "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "display": info.url,
-                  "without_password": without_password, "hba": hba, "listen": listen}))
+                  "without_password": without_password, "hba": hba, "listen": listen,
+                  "buffers": buffers}))
 """
 
 
@@ -60,6 +64,7 @@ def test_the_embedded_server_takes_passwords_only_on_a_private_socket(open_tmp: 
     assert "no password supplied" in str(seen["without_password"])  # no trust, for anyone
     assert set(seen["hba"]) == {"scram-sha-256"}  # type: ignore[arg-type]
     assert seen["listen"] == ""  # no TCP listener
+    assert seen["buffers"] == SHARED_BUFFERS  # room for ESCO's alias index, not PostgreSQL's 128 MB
     assert seen["mode"] == 0o700  # a socket folder only the server's account can enter
     host = Path(str(seen["host"]))
     if long_path:

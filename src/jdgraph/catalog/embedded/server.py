@@ -33,6 +33,7 @@ from jdgraph.catalog.embedded.programs import (
     system_programs,
 )
 from jdgraph.errors import ConfigError, DatabaseError
+from jdgraph.settings import env_value
 
 SOCKET_NAME = ".s.PGSQL.5432"
 SOCKET_PATH_MAX = 100
@@ -40,6 +41,12 @@ SOCKET_PATH_MAX = 100
 
 
 POSTGRES_USER = "postgres"
+SHARED_BUFFERS = "512MB"
+"""The embedded server's buffer cache (PostgreSQL's default is 128 MB). ESCO's skill-alias HNSW index alone is
+191 MB: at 128 MB a nearest-alias search read about 1,000 pages per vector from the OS cache, a tagged JD's
+alias lookups were most of its database time. Memory is taken as pages are used, not at start.
+``JDGRAPH_PG_SHARED_BUFFERS`` sets another size (e.g. ``128MB`` on a small machine); it takes effect when the
+server next starts."""
 
 
 LEGACY_ACCOUNT = "pgserver"
@@ -258,7 +265,11 @@ class EmbeddedServer:
             socket_dir.chmod(0o700)
         if account:
             chown(socket_dir, account)
-        options = f"-c listen_addresses='' -k {shlex.quote(str(socket_dir))} -c unix_socket_permissions=0700"
+        buffers = env_value("JDGRAPH_PG_SHARED_BUFFERS") or SHARED_BUFFERS
+        options = (
+            f"-c listen_addresses='' -k {shlex.quote(str(socket_dir))} -c unix_socket_permissions=0700 "
+            f"-c shared_buffers={shlex.quote(buffers)}"
+        )
         self._pg_ctl(account, "start", "-o", options, "-l", str(self.pgdata / "log"), "-t", str(START_TIMEOUT_S))
         running = self.postmaster()
         if running is None:
