@@ -18,6 +18,10 @@ def serve_cmd(
     graceful_timeout: Annotated[
         int, typer.Option(min=1, max=3600, help="Seconds in-flight runs get to finish on SIGTERM.")
     ] = 60,
+    model_threads: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Threads each worker's models use (default: the cores / workers)."),
+    ] = None,
     catalog: CatalogOption = None,
 ) -> None:
     """An HTTP service for other services: POST /classify, GET /healthz, GET /readyz.
@@ -33,7 +37,14 @@ def serve_cmd(
     check_connection_budget(workers, opened.db.settings.pool_max, *opened.db.connection_budget(), what="workers")
     if catalog:
         os.environ["JDGRAPH_CATALOG"] = catalog  # the workers' factory reads it
-    console.print(f"jdgraph serve on http://{host}:{port}/ with {workers} worker(s) (SIGTERM or Ctrl-C stops it, "
+    # Each worker's torch would take every core: N workers would run N × cores threads and spend the cores
+    # switching between them. Split the cores (torch reads OMP_NUM_THREADS when a worker imports it), unless the
+    # environment already says.
+    threads = model_threads or max(1, (os.cpu_count() or 1) // workers)
+    if model_threads or "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    console.print(f"jdgraph serve on http://{host}:{port}/ with {workers} worker(s), "
+                  f"{os.environ['OMP_NUM_THREADS']} model thread(s) each (SIGTERM or Ctrl-C stops it, "
                   f"letting in-flight runs finish for up to {graceful_timeout}s)", highlight=False)  # fmt: skip
     opened.db.close()
     uvicorn.run("jdgraph.serving:app_from_env", factory=True, host=host, port=port, workers=workers,
