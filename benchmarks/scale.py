@@ -9,10 +9,11 @@ classified on a fresh catalog schema (starter catalog, persisting, as a re-class
 3. a Ray job with 2 actors whose actor is killed after a third of the items and whose driver is killed after two
    thirds, then run again: every item must be saved exactly once and appear once in the output.
 
-Prints JDs/s per configuration, the 2-actor / 1-actor ratio, Ray's overhead per JD against the local engine as a
+Prints JDs/s per configuration with the share of the machine's CPU that was busy (near 100%: the cores bound the job,
+not the engine) and CPU-seconds per JD, the 2-actor / 1-actor ratio, Ray's overhead per JD against the local engine as a
 ratio, and the crash check's counts. Times are of this machine (2 cores here: two actors share them with PostgreSQL
 and the driver, so the 2-actor ratio says what saturates, not what a cluster gives).
-Run: ``python benchmarks/scale.py [--n 2000]``.
+Run: ``python benchmarks/scale.py [--n 2000] [--skip-local] [--skip-crash]``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from jdgraph.catalog.db import Database
 from jdgraph.settings import DatabaseSettings, shared_dir
@@ -52,13 +56,25 @@ def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, subprocess.Com
 def timed_job(label: str, folder: Path, n: int, engine: str, actors: int, env: dict[str, str]) -> float:
     source = folder / f"{label}.jsonl"
     write_input(source, n, label)
+    before = psutil.cpu_times()
     seconds, done = run_cli([str(source), str(folder / f"{label}-out.jsonl"), "--engine", engine,
                              "--actors", str(actors)], env)  # fmt: skip
+    busy = cpu_busy(before, psutil.cpu_times())
     lines = (folder / f"{label}-out.jsonl").read_text().splitlines() if done.returncode in (0, 1) else []
-    print(f"{label}: {len(lines)} of {n} lines in {seconds:.1f}s = {n / seconds:.2f} JDs/s (exit {done.returncode})")
+    print(f"{label}: {len(lines)} of {n} lines in {seconds:.1f}s = {n / seconds:.2f} JDs/s (exit {done.returncode}); "
+          f"machine busy {busy:.0%} of {psutil.cpu_count()} cores, {busy * psutil.cpu_count() * seconds / n:.2f} "
+          "CPU-s per JD", flush=True)  # fmt: skip
     if done.returncode not in (0, 1):
         print(done.stderr[-2000:])
     return n / seconds
+
+
+def cpu_busy(before: Any, after: Any) -> float:
+    """Share of the machine's CPU time that was not idle between two ``psutil.cpu_times()``: near 100% is a job
+    the cores bound, not the engine."""
+    total = sum(after) - sum(before)
+    idle = (after.idle + getattr(after, "iowait", 0.0)) - (before.idle + getattr(before, "iowait", 0.0))
+    return 1.0 - idle / total if total > 0 else 0.0
 
 
 def crash_job(folder: Path, n: int, env: dict[str, str], db: Database) -> None:
@@ -109,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--skip-crash", action="store_true")
+    parser.add_argument("--skip-local", action="store_true", help="Only the Ray jobs (and the crash check).")
     args = parser.parse_args()
     schema = f"bench_scale_{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "JDGRAPH_DB_SCHEMA": schema, "JDGRAPH_CATALOG": "starter"}
@@ -119,11 +136,12 @@ def main() -> None:
             warm = folder / "warm.jsonl"
             write_input(warm, 4, "warm")  # creates the schema and warms the embedding cache's model files
             run_cli([str(warm), str(folder / "warm-out.jsonl"), "--engine", "local"], env)
-            local = timed_job("local", folder, args.n, "local", 1, env)
+            local = None if args.skip_local else timed_job("local", folder, args.n, "local", 1, env)
             one = timed_job("ray1", folder, args.n, "ray", 1, env)
             two = timed_job("ray2", folder, args.n, "ray", 2, env)
             print(f"2 actors / 1 actor: {two / one:.2f} (target >= 1.8 on enough cores)")
-            print(f"Ray's time per JD / local's: 1 actor {local / one:.2f}, 2 actors {local / two:.2f}")
+            if local is not None:
+                print(f"Ray's time per JD / local's: 1 actor {local / one:.2f}, 2 actors {local / two:.2f}")
             if not args.skip_crash:
                 crash_job(folder, args.n, env, db)
     finally:
