@@ -4,6 +4,7 @@ its float32 source, its card measured on training data, and a damaged file refus
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,12 +23,15 @@ TEXTS = [
 ]
 
 
+INSTALLED: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("JDGRAPH_CACHE", str(folder))
-        quantize_encoder("minilm", "minilm-int8", sample=20, label_limit=100)
+        INSTALLED.update(quantize_encoder("minilm", "minilm-int8", sample=20, label_limit=100))
     return folder
 
 
@@ -47,11 +51,12 @@ def test_the_int8_encoder_gives_minilms_vectors_and_its_card_measures_agreement(
     from jdgraph.trained.artefacts import read_card
 
     _, card = read_card("minilm-int8", "encoder")
+    assert card == INSTALLED  # what the command reports is what the card says, its size included
     agreement = card["agreement_with_float32"]
     assert card["format"] == "onnx-int8" and card["quantization"]["method"] == "weights"
     assert agreement["titles_to_occupations"]["cases"] == 20 and agreement["titles_to_occupations"]["labels"] == 100
     assert 0.9 <= agreement["cosine_to_float32"]["min"] <= 1.0
-    assert card["rebuild"] == "jdgraph models quantize minilm"
+    assert card["rebuild"] == "jdgraph models quantize minilm" and card["size_bytes"] > 10_000_000
 
 
 def test_a_damaged_onnx_file_or_an_onnx_source_is_refused_with_the_command_that_rebuilds_it(

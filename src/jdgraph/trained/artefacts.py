@@ -78,9 +78,11 @@ def atomic_model_dir(model_id: str) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_card(folder: Path, card: dict[str, Any]) -> None:
+def write_card(folder: Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Write ``card`` with the folder's size added; returns it as written."""
     card = {**card, "size_bytes": folder_size(folder)}
     (folder / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return card
 
 
 def read_card(model_id: str, kind: str) -> tuple[Path, dict[str, Any]]:

@@ -19,12 +19,14 @@ Two methods (measured on the tuned encoder, 300 training titles against ESCO's 3
 from __future__ import annotations
 
 import json
+import logging
 import random
 import shutil
 import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -151,7 +153,10 @@ def export_float32(model_path: Path, out: Path) -> tuple[int, int]:
     example = (torch.ones((2, 8), dtype=torch.long), mask)
     tokens_axes = {0: "batch", 1: "tokens"}
     axes = {"input_ids": tokens_axes, "attention_mask": tokens_axes, "embedding": {0: "batch"}}
-    with torch.no_grad():
+    # The tracer warns about Python conditions it fixes as constants (no causal mask, no extra padding): both hold for
+    # every input of a bidirectional encoder, and the padded example row keeps the attention mask in the graph.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         # The TorchScript exporter: the graph is a plain BERT, and it needs no onnxscript.
         torch.onnx.export(Pooled().eval(), example, str(out), input_names=["input_ids", "attention_mask"],
                           output_names=["embedding"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)  # fmt: skip
@@ -202,7 +207,7 @@ def quantize_encoder(
             "total_time_s": round(time.monotonic() - started, 1),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        artefacts.write_card(folder, card)
+        card = artefacts.write_card(folder, card)
     return card
 
 
@@ -211,7 +216,15 @@ def quantize(float_onnx: Path, out: Path, method: str) -> dict[str, Any]:
     # deferred: onnxruntime's quantisers import onnx; only quantising needs them
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+    # Its import calls logging.basicConfig(level=INFO): every library's info lines (a line per graph node) would
+    # then reach stderr. Put the root logger back as it was and keep the quantiser's own lines to warnings.
+    root.handlers[:], root.level = handlers, level
+    logging.getLogger(MatMulNBitsQuantizer.__module__).setLevel(logging.WARNING)
 
     if method == "dynamic":
         quantize_dynamic(str(float_onnx), str(out), weight_type=QuantType.QInt8, per_channel=True)
