@@ -168,6 +168,9 @@ def main() -> None:
     tagger = None if choice == "none" else RecordingTagger(get_span_tagger(choice))
     print(f"span tagger: {choice}" + (f" ({tagger.name})" if tagger else " (dictionary extractor)"))
     print("offline, deterministic implementations, no persistence, fresh schema per pass")
+    with Database(DatabaseSettings.from_env()).connection() as conn:  # the buffer cache decides the index reads
+        row = conn.execute("SHOW shared_buffers").fetchone()
+    print(f"database shared_buffers: {row['shared_buffers'] if row else '?'}")
     _measure("one at a time", texts, 1, recorder, args.catalog, tagger)
     _measure(f"classify_many, {args.concurrency} threads", texts, args.concurrency, recorder, args.catalog, tagger)
 
