@@ -25,8 +25,11 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import psutil
+
 from jdgraph.catalog.db import Database
 from jdgraph.settings import DatabaseSettings, shared_dir
+from scale import cpu_busy  # this folder's scale.py: one home for the CPU-busy share
 
 
 def ads(n: int) -> list[str]:
@@ -78,10 +81,12 @@ def serve(workers: int, texts: list[str], clients: int, env: dict[str, str], db:
     for text in texts[:clients]:  # each worker's first calls warm its caches
         post(base, text, str(uuid.uuid4()))
     ids = [str(uuid.uuid4()) for _ in texts]
+    cpu_before = psutil.cpu_times()
     start = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(lambda a: post(base, *a), zip(texts, ids, strict=True)))
     total = time.perf_counter() - start
+    busy = cpu_busy(cpu_before, psutil.cpu_times())
     with db.connection() as conn:
         saved = conn.execute(
             "SELECT run_id::text AS id, count(*) AS c FROM runs WHERE run_id::text = ANY(%s) GROUP BY 1", (ids,)
@@ -96,7 +101,8 @@ def serve(workers: int, texts: list[str], clients: int, env: dict[str, str], db:
     p50 = statistics.median(latencies) * 1000
     print(f"{workers} worker(s), {clients} clients: {rate:.2f} req/s; p50 {p50:.0f} ms, "
           f"p95 {p95(latencies) * 1000:.0f} ms; {failed} failed; saved {len(saved)} of {len(ids)}, {doubled} twice; "
-          f"workers' connections {connections} (budget {workers} × {env.get('JDGRAPH_DB_POOL_MAX', 8)})")  # fmt: skip
+          f"workers' connections {connections} (budget {workers} × {env.get('JDGRAPH_DB_POOL_MAX', 8)}); machine busy "
+          f"{busy:.0%} of {psutil.cpu_count()} cores")  # fmt: skip
     return rate
 
 
