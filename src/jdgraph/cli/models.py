@@ -124,7 +124,8 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
 
 def _kind(card: dict[str, Any]) -> str:
     kind = str(card.get("kind", card.get("error", "?")))
-    return f"{kind} ({card['format']})" if card.get("format") else kind
+    method = (card.get("quantization") or {}).get("method")
+    return f"{kind} ({card['format']}, {method})" if card.get("format") else kind
 
 
 @models_app.command("quantize")
