@@ -101,3 +101,31 @@ def test_length_batching_gives_the_same_vectors_as_one_plain_batch(budget: int) 
     assert np.allclose(model.embed_array(texts), plain, atol=1e-5)
     batches = model._length_batches(model._load(), texts)
     assert sorted(i for b in batches for i in b) == list(range(len(texts)))
+
+
+def test_token_attention_finds_the_tokens_that_name_the_query() -> None:
+    """A query equal to one of ten word pieces scores near 1 by attention, while the pooled mean of the ten
+    is far from it; at a high temperature attention spreads evenly and the score is the pooled mean's cosine."""
+    from jdgraph.catalog.queries import token_attention
+
+    tokens = np.vstack([vector_of(f"token {i}") for i in range(10)])
+    named = tokens[3:4]
+    score = token_attention(named, tokens, temperature=0.05)
+    pooled = tokens.mean(axis=0)
+    assert score.shape == (1,) and score[0] > 0.99
+    assert float(named[0] @ (pooled / np.linalg.norm(pooled))) < 0.9
+    other = vector_of("a query no token resembles")[None, :]
+    even = token_attention(other, tokens, temperature=1e6)[0]
+    assert even == pytest.approx(float(other[0] @ pooled) / float(np.linalg.norm(pooled)), abs=1e-5)
+
+
+def test_wrappers_pass_token_vectors_through_and_a_pooled_only_provider_gives_none() -> None:
+    inner = SlowHashEmbeddings()
+    assert CachedEmbeddings(CoalescingEmbeddings(inner)).token_vectors("x") is None
+
+    class WithTokens(SlowHashEmbeddings):
+        def token_vectors(self, text: str) -> np.ndarray | None:
+            return np.vstack([vector_of(w) for w in text.split()])
+
+    tokens = CachedEmbeddings(CoalescingEmbeddings(WithTokens())).token_vectors("two words")
+    assert tokens is not None and tokens.shape == (2, 8)

@@ -58,6 +58,12 @@ class ModelEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self.embed_array([text])[0].tolist()
 
+    def token_vectors(self, text: str) -> np.ndarray | None:
+        """The text's word-piece vectors from the same encoder, unit rows, special tokens dropped: what a skill's
+        vector attends over in :func:`jdgraph.catalog.queries.token_attention`. ``None`` where the provider gives
+        only a pooled vector (an API; an int8 ONNX graph, which pools inside): callers then score on that alone."""
+        return None
+
 
 class SentenceTransformerEmbeddings(ModelEmbeddings):
     """A local sentence-transformers model, loaded lazily on first use (import of torch takes seconds)."""
@@ -116,6 +122,16 @@ class SentenceTransformerEmbeddings(ModelEmbeddings):
             )
             out[chunk] = np.asarray(vectors, dtype=np.float32)
         return out
+
+    def token_vectors(self, text: str) -> np.ndarray | None:
+        model = self._load()
+        tokens = np.asarray(
+            model.encode(text, output_value="token_embeddings", convert_to_numpy=True, show_progress_bar=False),
+            dtype=np.float32,
+        )
+        tokens = tokens[1:-1] if len(tokens) > 2 else tokens  # [CLS] and [SEP] carry no word of the text
+        norms = np.linalg.norm(tokens, axis=1, keepdims=True)
+        return tokens / np.where(norms == 0, 1, norms)
 
     def _length_batches(self, model: Any, texts: list[str]) -> list[list[int]]:
         limit = int(getattr(model, "max_seq_length", None) or 512)
@@ -284,6 +300,9 @@ class CoalescingEmbeddings(ModelEmbeddings):
             self._drain()
         return future.result()
 
+    def token_vectors(self, text: str) -> np.ndarray | None:
+        return self.inner.token_vectors(text)
+
     def _drain(self) -> None:
         while True:
             with self._lock:
@@ -318,6 +337,10 @@ class CachedEmbeddings(ModelEmbeddings):
     @property
     def dimension(self) -> int:
         return self.inner.dimension
+
+    def token_vectors(self, text: str) -> np.ndarray | None:
+        # Not cached: one search's sentence, and a matrix per text would crowd the pooled vectors out of the LRU.
+        return self.inner.token_vectors(text)
 
     def _remember(self, key: str, vector: np.ndarray) -> None:
         self._memory[key] = vector

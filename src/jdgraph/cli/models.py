@@ -51,8 +51,8 @@ def models_train(
     catalog: CatalogOption = None,
 ) -> None:
     """Train a component on ../shared/data/train and the ESCO taxonomy (never on data/dev) and install it in the
-    cache with its model card. span-tagger: about 12 minutes on 2 cores (2 epochs); encoder: 500 batches, 42
-    minutes on 2 shared cores."""
+    cache with its model card. span-tagger: about 12 minutes on 2 cores (2 epochs); encoder: 500 batches, 21
+    minutes on 2 quiet cores."""
     # deferred: torch and the training modules take seconds to import; list and show need none of them
     from jdgraph.trained.encoder import EncoderParams
     from jdgraph.trained.tagger import TaggerParams
