@@ -40,11 +40,12 @@ MAX_QUERY_CHARS = 2000
 
 SKILL_CENTROID_WEIGHT = 0.5
 """Share of the skill's centroid (vs its best alias) in sentence→skill search scores."""
-SKILL_ATTENTION_WEIGHT = 0.7
+SKILL_ATTENTION_WEIGHT = 0.5
 """Share of the token-attention score (vs the pooled score above) when sentence→skill search reranks its
-candidates (:func:`token_attention`). With ``SKILL_ATTENTION_TEMPERATURE`` chosen on TRAINING data only: 356
-SkillSpan training lines whose annotated span is an ESCO alias (``/work/notes/s11/context_proto.py``), RP@5 44.5 →
-51.9 with MiniLM and 50.9 → 59.3 with the tuned encoder; never on the dev suites."""
+candidates (:func:`token_attention`). With ``SKILL_ATTENTION_TEMPERATURE`` chosen on TRAINING data only
+(``python -m jdgraph.evals.tune_skill_attention``: 356 SkillSpan training lines whose annotated span is an ESCO
+alias; the best RP@5 with MiniLM, the default encoder: 44.5 → 51.9; the tuned encoder's catalog 51.0 → 57.4 here,
+59.3 at its own best, 0.7), never on the dev suites."""
 SKILL_ATTENTION_TEMPERATURE = 0.05
 """Softmax temperature over a candidate skill's cosines with the sentence's word pieces: low, so the skill reads
 the few words that name it and not the sentence's average."""
@@ -217,7 +218,7 @@ class Catalog:
     def search_skills(self, text: str, k: int = 10) -> list[SkillCandidate]:
         """Ranked skills for free text: lexical alias hits first (score 1.0), then embedding neighbours scored on
         the skill's best alias and on its centroid (:meth:`nearest_skills_hybrid`), reranked by token attention
-        where the encoder gives word-piece vectors (:meth:`_rerank_by_attention`)."""
+        where the encoder gives word-piece vectors (:meth:`rerank_by_attention`)."""
         text = clean_query(text)
         match = self.lookup_skill(text, accept=None)  # lexical here; the embedding neighbours come below
         lexical = match.candidates if match.match_via in ("exact", "normalized") else []
@@ -227,16 +228,23 @@ class Catalog:
         n = k + len(seen) if tokens is None else max(k, SKILL_RERANK_CANDIDATES) + len(seen)
         semantic = [c for c in self.nearest_skills_hybrid(vector, k=n) if c.skill.slug not in seen]
         if tokens is not None and semantic:
-            semantic = self._rerank_by_attention(semantic, tokens)
+            semantic = self.rerank_by_attention(semantic, tokens)
         return (lexical + semantic)[:k]
 
-    def _rerank_by_attention(self, candidates: list[SkillCandidate], tokens: np.ndarray) -> list[SkillCandidate]:
+    def rerank_by_attention(
+        self,
+        candidates: list[SkillCandidate],
+        tokens: np.ndarray,
+        *,
+        weight: float = SKILL_ATTENTION_WEIGHT,
+        temperature: float = SKILL_ATTENTION_TEMPERATURE,
+    ) -> list[SkillCandidate]:
         """Rescore pooled-search candidates as (1 - w) · pooled score + w · the matched alias's token attention
         over the sentence (ConTeXT-match's scoring, untrained): a long sentence's pooled vector averages every
         skill it names, while attention lets each candidate find its own words in it."""
         alias_vectors = self.embeddings.embed_array([c.alias for c in candidates])  # cached: the catalog's aliases
-        attention = token_attention(alias_vectors, tokens, SKILL_ATTENTION_TEMPERATURE)
-        w = SKILL_ATTENTION_WEIGHT
+        attention = token_attention(alias_vectors, tokens, temperature)
+        w = weight
         scored = [
             c.model_copy(update={"score": round(float((1 - w) * c.score + w * a), 4)})
             for c, a in zip(candidates, attention, strict=True)
