@@ -117,24 +117,24 @@ def test_search_skills_puts_lexical_hit_first(catalog) -> None:
     assert len({r.skill.slug for r in results}) == len(results)
 
 
-NURSE_LINE = "You will join a small caring ward team on night shifts and administer medication to patients"
+KITCHEN_LINE = "Our kitchen team serves three hundred guests a night and you will handle food safety checks"
 
 
 def test_search_skills_reranks_by_token_attention(catalog) -> None:
-    """The sentence's pooled vector sits nearest "patient care" (the ward, the caring team, the patients); the
-    skill it asks for is named by two of its words, which only attention over its word pieces finds."""
-    pooled = catalog.nearest_skills_hybrid(catalog.embeddings.embed_array([NURSE_LINE])[0], k=5)
-    assert pooled[0].skill.slug != "medication-administration"
-    results = catalog.search_skills(NURSE_LINE, k=5)
-    assert results[0].skill.slug == "medication-administration"
+    """The sentence's pooled vector sits nearest "kitchen management" (the kitchen, the team, the guests); the
+    skill it asks for is named by two of its words, which attention over its word pieces finds."""
+    pooled = catalog.nearest_skills_hybrid(catalog.embeddings.embed_array([KITCHEN_LINE])[0], k=5)
+    assert pooled[0].skill.slug != "food-safety"
+    results = catalog.search_skills(KITCHEN_LINE, k=5)
+    assert results[0].skill.slug == "food-safety"
     assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
 
 
 def test_search_skills_without_token_vectors_keeps_the_pooled_ranking(catalog, monkeypatch) -> None:
     """A provider that gives only pooled vectors (an API, an int8 ONNX graph) searches as before the rerank."""
     monkeypatch.setattr(type(catalog.embeddings), "token_vectors", lambda self, text: None)
-    pooled = catalog.nearest_skills_hybrid(catalog.embeddings.embed_array([NURSE_LINE])[0], k=5)
-    assert catalog.search_skills(NURSE_LINE, k=5) == pooled
+    pooled = catalog.nearest_skills_hybrid(catalog.embeddings.embed_array([KITCHEN_LINE])[0], k=5)
+    assert catalog.search_skills(KITCHEN_LINE, k=5) == pooled
 
 
 def test_skill_dimensions_come_from_links(catalog) -> None:
