@@ -61,6 +61,16 @@ def main() -> None:
         "Account Executive, EMEA",
     ]
 
+    lines = [
+        "Our kitchen team serves three hundred guests a night and you will handle food safety checks",
+        "You will join a small caring ward team on night shifts and administer medication to patients",
+        "Proficiency in one or more modern programming languages such as Java and JavaScript",
+        "You have a proactive mindset and the ability to keep an overview in stressful situations",
+    ]
+
+    def vector_of(text: str) -> object:
+        return catalog.embeddings.embed_array([text])[0]  # cached after the first repeat, as the pooled path's is
+
     for m in catalog.lookup_skills(exact, accept=None):
         assert m.match_via == "exact", m
     for m in catalog.lookup_skills(normalised, accept=None):
@@ -68,11 +78,16 @@ def main() -> None:
 
     print(f"catalog: {catalog.stats().skills} skills, {catalog.stats().roles} roles on {catalog.db.display_url}")
     print(f"{'operation':<28}{'p50 ms':>10}{'p95 ms':>10}{'n':>6}")
+    n = args.repeat
     rows = [
         ("lookup exact", _time(lambda t: catalog.lookup_skill(t, accept=0.8), exact, args.repeat)),
         ("lookup normalised", _time(lambda t: catalog.lookup_skill(t, accept=0.8), normalised, args.repeat)),
         ("lookup embedding (cached)", _time(lambda t: catalog.lookup_skill(t, accept=0.8), embedding, args.repeat)),
         ("role search (cached emb.)", _time(lambda t: search_roles(catalog, t, ScoringParams()), roles, args.repeat)),
+        # Sentence → skill search: the pooled nearest skills alone, then search_skills as served (the same pooled
+        # search for 50 candidates, one more forward pass for the sentence's word pieces, the attention rerank).
+        ("skill search, pooled", _time(lambda t: catalog.nearest_skills_hybrid(vector_of(t), k=10), lines, n)),
+        ("skill search, reranked", _time(lambda t: catalog.search_skills(t, k=10), lines, n)),
     ]
     for name, samples in rows:
         p50, p95 = _percentiles(samples)
