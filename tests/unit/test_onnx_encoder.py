@@ -79,3 +79,18 @@ def test_a_damaged_onnx_file_or_an_onnx_source_is_refused_with_the_command_that_
         make_embeddings(EmbeddingSettings(provider="trained:minilm-int8"))
     with pytest.raises(InputError, match="unknown quantisation method"):
         quantize_encoder("minilm", "x", method="float8")
+
+
+def test_an_onnx_encoder_takes_its_threads_from_omp_num_threads(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`jdgraph serve` splits the cores between its workers through OMP_NUM_THREADS; onnxruntime ignores that
+    variable on its own, so the encoder's session must be told."""
+    from jdgraph.trained.onnx import session_options
+
+    monkeypatch.setenv("JDGRAPH_CACHE", str(cache))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    served = make_embeddings(EmbeddingSettings(provider="trained:minilm-int8"))
+    assert isinstance(served, OnnxEmbeddings)
+    served.embed_array(TEXTS[:1])
+    assert served.encoder._session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert session_options().intra_op_num_threads == 0  # onnxruntime's default: a thread per core

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import shutil
 import sys
@@ -51,6 +52,20 @@ AGREEMENT_SAMPLE = 2000
 compared for the card."""
 
 
+def session_options() -> Any:
+    """onnxruntime's settings for an encoder: its threads from ``OMP_NUM_THREADS`` where that is set, as torch
+    takes them. onnxruntime itself ignores the variable and starts a thread per core, so the split ``jdgraph serve``
+    makes between its workers (cores / workers each) would not reach an int8 encoder without this."""
+    import onnxruntime  # deferred: only an ONNX encoder needs the native library
+
+    options = onnxruntime.SessionOptions()
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1  # one graph run at a time per call; parallelism is inside the operators
+    return options
+
+
 class OnnxSentenceEncoder:
     """Mean-pooled, unit-length sentence vectors from an exported encoder folder; loads on first use."""
 
@@ -76,7 +91,7 @@ class OnnxSentenceEncoder:
                     tokenizer.enable_truncation(max_length=self.max_seq_length)
                     tokenizer.no_padding()
                     self._session = onnxruntime.InferenceSession(
-                        str(self.folder / ONNX_FILE), providers=["CPUExecutionProvider"]
+                        str(self.folder / ONNX_FILE), session_options(), providers=["CPUExecutionProvider"]
                     )
                 except Exception as exc:  # onnxruntime and tokenizers raise their own types for a damaged file
                     raise artefacts.ArtefactError(
