@@ -202,6 +202,8 @@ def test_models_list_and_show_print_the_shipped_tagger_and_name_an_unknown_one()
     runner = CliRunner()
     listed = runner.invoke(app, ["models", "list", "--json"])
     assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["model_id"] == "shipped"
+    table = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "span-tagger (int8 rows" in table.stdout and "None" not in table.stdout
     shown = runner.invoke(app, ["models", "show", "shipped"])
     assert shown.exit_code == 0 and '"weights_sha256"' in shown.stdout and '"training_data"' in shown.stdout
     missing = runner.invoke(app, ["models", "show", "no-such-model"])

@@ -124,8 +124,8 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
 
 def _kind(card: dict[str, Any]) -> str:
     kind = str(card.get("kind", card.get("error", "?")))
-    method = (card.get("quantization") or {}).get("method")
-    return f"{kind} ({card['format']}, {method})" if card.get("format") else kind
+    details = [d for d in (card.get("format"), (card.get("quantization") or {}).get("method")) if d]
+    return f"{kind} ({', '.join(details)})" if details else kind
 
 
 @models_app.command("quantize")
