@@ -251,13 +251,17 @@ def run_sentences(
         ranked = [c.skill.display_name for c in catalog.search_skills(sentence[:2000], k=10)]
         cases.append(DevCase(id=f"{suite}-{i}", expected=sorted(gold[sentence]), ranked=ranked,
                              detail={"sentence": sentence}))  # fmt: skip
+    return cases, sentence_metrics(cases)
+
+
+def sentence_metrics(cases: Sequence[DevCase]) -> dict[str, float]:
+    """RP@5 and RP@10 (as percentages) and MRR over sentence → skills cases (Decorte et al.'s measures)."""
     n = len(cases) or 1
-    metrics = {
+    return {
         "rp5": 100 * sum(_r_precision_at(c, 5) for c in cases) / n,
         "rp10": 100 * sum(_r_precision_at(c, 10) for c in cases) / n,
         "mrr": _rank_metrics(cases)["mrr"],
     }
-    return cases, metrics
 
 
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:

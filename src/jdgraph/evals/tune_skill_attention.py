@@ -21,7 +21,7 @@ from typing import Any
 
 from jdgraph.catalog.queries import SKILL_RERANK_CANDIDATES
 from jdgraph.catalog.registry import get_catalog
-from jdgraph.evals.dev import DevCase, _r_precision_at, _rank_metrics
+from jdgraph.evals.dev import DevCase, sentence_metrics
 from jdgraph.settings import shared_dir
 
 TEMPERATURES = (0.05, 0.1, 1.0)
@@ -68,13 +68,7 @@ def tune(catalog_name: str, path: Path, limit: int) -> list[dict[str, Any]]:
             DevCase(id=str(i), expected=sorted(gold), ranked=r)
             for i, (r, (_, gold)) in enumerate(zip(lists, cases, strict=True))
         ]
-        n = len(scored) or 1
-        rows.append({
-            "temperature": temperature, "weight": weight, "cases": len(scored),
-            "rp5": 100 * sum(_r_precision_at(c, 5) for c in scored) / n,
-            "rp10": 100 * sum(_r_precision_at(c, 10) for c in scored) / n,
-            "mrr": _rank_metrics(scored)["mrr"],
-        })  # fmt: skip
+        rows.append({"temperature": temperature, "weight": weight, "cases": len(scored), **sentence_metrics(scored)})
     return rows
 
 
