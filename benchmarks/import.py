@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jdgraph.catalog.embeddings import minilm_embeddings
+from jdgraph.catalog.embeddings import make_embeddings
 from jdgraph.settings import shared_dir
 
 # The benchmarks share one recording wrapper; this folder is a set of scripts, not a package.
@@ -58,7 +58,7 @@ def run_one(source: str, path: Path, only: list[str]) -> dict[str, object]:
     from jdgraph.catalog.writer import CatalogWriter
 
     importer_cls = EscoImporter if source == "esco" else OnetImporter
-    model = RecordingEmbeddings(minilm_embeddings())
+    model = RecordingEmbeddings(make_embeddings())
     model.embed_array(["warm up the model"])  # model load is not import time (not recorded yet)
     model.recording = True
     catalog = open_catalog(source, embeddings=model, require_content=False)
@@ -78,7 +78,7 @@ def run_one(source: str, path: Path, only: list[str]) -> dict[str, object]:
     forced_s = time.perf_counter() - t0
     assert again.skipped and forced.total_changed == 0 and forced.embedded == 0, (again, forced)
 
-    pure_model = minilm_embeddings()
+    pure_model = make_embeddings()
     pure_model.embed_array(["warm up the model"])
     t0 = time.perf_counter()
     pure_model.embed_array(texts)

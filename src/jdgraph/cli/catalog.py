@@ -57,6 +57,24 @@ def catalog_import(
     _import(source, path, catalog or ("esco" if source == "titles" else source), only=tuple(only or ()), force=force)
 
 
+@catalog_app.command("reembed")
+@handle_errors
+def catalog_reembed(catalog: CatalogOption = None) -> None:
+    """Re-embed a catalog with the configured encoder (JDGRAPH_EMBEDDINGS; the shipped tuned one by default): what
+    a catalog made with another model needs, e.g. after the default changed from minilm. One transaction; reviewed
+    aliases, runs and the review queue are kept."""
+    from jdgraph.catalog import service  # deferred: psycopg and langchain_core take 2 s that --help must not wait
+
+    with stage_bars(lines=True) as progress:
+        done = service.reembed(catalog, progress=progress)
+    console.print(
+        f"re-embedded catalog [bold]{done.catalog}[/] ({done.texts} texts, {done.seconds:.1f}s): "
+        f"{done.previous_model} → {done.model}; observed role centroids reset to their titles and KRAs: "
+        f"{done.observed_centroids_reset}",
+        highlight=False,
+    )
+
+
 def _import(
     source: Literal["starter", "esco", "onet", "titles"],
     path: Path | None,

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from jdgraph.cli.common import CatalogOption, console, handle_errors, open_catalog
-from jdgraph.errors import InputError
+from jdgraph.errors import ConfigError, InputError
 from jdgraph.terminal import cell
 
 ENCODER_STEPS = 500
@@ -99,11 +99,16 @@ def _review_decisions(catalog_name: str | None) -> list[Any]:
 @models_app.command("list")
 @handle_errors
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """The shipped tagger and every model in the cache, with size and when it was made."""
+    """The shipped tagger and encoder and every model in the cache, with size and when it was made."""
     from jdgraph.trained.artefacts import list_models  # deferred: numpy and the model code are not needed for --help
-    from jdgraph.trained.compact import shipped_card
+    from jdgraph.trained.compact import shipped_card, show_card
+    from jdgraph.trained.compact_encoder import SHIPPED_ENCODER_NAME
 
-    cards = [shipped_card(), *list_models()]
+    try:
+        encoder = show_card(SHIPPED_ENCODER_NAME)
+    except ConfigError as exc:
+        encoder = {"model_id": SHIPPED_ENCODER_NAME, "error": str(exc)}
+    cards = [shipped_card(), encoder, *list_models()]
     if as_json:
         print(json.dumps(cards, indent=2))
         return
@@ -153,7 +158,9 @@ def models_quantize(
 
 @models_app.command("show")
 @handle_errors
-def models_show(model_id: Annotated[str, typer.Argument(help="A model id (jdgraph models list), or shipped.")]) -> None:
+def models_show(
+    model_id: Annotated[str, typer.Argument(help="A model id (jdgraph models list), shipped or shipped-encoder.")],
+) -> None:
     """A model's card: training data with licences and hashes, hyper-parameters, dev metrics, time, size."""
     from jdgraph.trained.compact import show_card  # deferred: numpy and the model code are not needed for --help
 
@@ -163,12 +170,24 @@ def models_show(model_id: Annotated[str, typer.Argument(help="A model id (jdgrap
 @models_app.command("export")
 @handle_errors
 def models_export(
-    model_id: Annotated[str, typer.Argument(help="A span tagger in the cache.")],
-    to: Annotated[Path | None, typer.Option(help="Folder to write (default: the package's shipped tagger).")] = None,
+    model_id: Annotated[str, typer.Argument(help="A span tagger or an encoder in the cache.")],
+    to: Annotated[Path | None, typer.Option(help="Folder to write (default: the package's shipped model).")] = None,
 ) -> None:
-    """Write a cached span tagger in compact form (int8 weights over the bundled MiniLM, about 11 MB): by default
-    over the tagger the package ships, which a fresh install then uses."""
-    from jdgraph.trained.compact import SHIPPED, export_compact  # deferred: torch takes seconds to import
+    """Write a cached model in the compact form the package ships (a span tagger: int8 weights over the bundled
+    MiniLM, about 11 MB; an encoder: float16 layers over it, about 22 MB): by default over the model of its kind
+    the package ships, which a fresh install then uses."""
+    # deferred: torch and the model code take seconds to import, which --help must not wait for
+    from jdgraph.trained.compact import show_card
+
+    if show_card(model_id).get("kind") == "encoder":
+        from jdgraph.trained.compact_encoder import SHIPPED_ENCODER, export_compact_encoder
+
+        card = export_compact_encoder(model_id, to or SHIPPED_ENCODER)
+        same = card["top1_identical_to_float32_on_held_out_titles"]
+        console.print(f"wrote {to or SHIPPED_ENCODER} ({card['size_bytes'] / 1e6:.1f} MB); top-1 occupations "
+                      f"identical to the float32 encoder on held-out training titles: {same}")  # fmt: skip
+        return
+    from jdgraph.trained.compact import SHIPPED, export_compact
 
     card = export_compact(model_id, to or SHIPPED)
     same = card["spans_identical_to_float32_on_held_out_training"]

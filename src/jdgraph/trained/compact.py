@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from jdgraph.trained.artefacts import REBUILD, ArtefactError, model_dir, read_card
+from jdgraph.trained.compact_encoder import SHIPPED_ENCODER_NAME, shipped_encoder_card
 from jdgraph.trained.data import sha256_of
 from jdgraph.trained.encoder import base_model_path
 from jdgraph.trained.tagger import LABELS, SpanTagger, TaggerParams, load_tagger
@@ -169,9 +170,12 @@ def shipped_card() -> dict[str, Any]:
 
 
 def show_card(model_id: str) -> dict[str, Any]:
-    """A model's card: ``shipped`` or a model id in the cache; an unknown id is an ArtefactError."""
+    """A model's card: ``shipped`` (the tagger), ``shipped-encoder`` or a model id in the cache; an unknown id is an
+    ArtefactError."""
     if model_id == "shipped":
         return shipped_card()
+    if model_id == SHIPPED_ENCODER_NAME:
+        return shipped_encoder_card()
     path = model_dir(model_id) / CARD
     try:
         card: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
