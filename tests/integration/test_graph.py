@@ -19,6 +19,10 @@ RELATED_DIMENSIONS = {
     "software-testing",
     "software-engineering-practices",
     "workplace-skills",
+    # The JD's project is "evaluating AI-assisted Rust development" at an AI company: the tuned encoder links the
+    # tagged "AI-assisted" to AI Agents (cosine 0.81; MiniLM stayed under the 0.75 link threshold). A loose link,
+    # but the field is the JD's own topic, not an unrelated sense as front-end development would be.
+    "machine-learning",
 }
 
 
