@@ -18,10 +18,14 @@ from tests.rust_jd import BEEKEEPER_JD
 
 pytestmark = pytest.mark.integration
 
+# The first responsibility must be new to the backend role's KRAs, and an invented tool must resemble no catalog
+# skill: with the tuned encoder "Design and build payment services" sits at 0.47 to "Design, build and maintain
+# scalable server-side services" (a KRA it is, over the 0.45 new-KRA line), and "Zephyrflow" at 0.89 to RTOS (Zephyr
+# is one), so both were replaced by text that is new to any encoder.
 TEMPORAL_JD = """Senior Backend Engineer
 Acme Payments is hiring a Senior Backend Engineer in Berlin, Germany (hybrid).
 Responsibilities:
-- Design and build payment services in Python and PostgreSQL.
+- Build the settlement of our payment services with banks and card schemes in Python and PostgreSQL.
 - Operate our {tool} workflows and Kafka pipelines in production.
 - Mentor engineers and review code.
 Requirements:
@@ -217,14 +221,14 @@ def test_review_list_json_carries_the_proposing_runs_like_show(review_catalog, m
     from jdgraph.cli import app
 
     cat = review_catalog
-    first = _classify(cat, TEMPORAL_JD.format(tool="Zephyrflow"))
-    second = _classify(cat, TEMPORAL_JD.format(tool="Zephyrflow") + "\nApply by email.")
+    first = _classify(cat, TEMPORAL_JD.format(tool="Quorbix"))
+    second = _classify(cat, TEMPORAL_JD.format(tool="Quorbix") + "\nApply by email.")
     runner = CliRunner()
 
     def listed() -> dict[str, Any]:
         out = runner.invoke(app, ["review", "list", "--catalog", "review", "--kind", "new_skill", "--json"])
         assert out.exit_code == 0, out.output
-        return {i["key"]: i for i in json.loads(out.stdout)}["zephyrflow"]
+        return {i["key"]: i for i in json.loads(out.stdout)}["quorbix"]
 
     item = listed()
     shown = runner.invoke(app, ["review", "show", str(item["id"]), "--catalog", "review", "--json"])
