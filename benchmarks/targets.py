@@ -1,9 +1,10 @@
 """Issue 18's "must reach" table: every dev suite through the pipeline as configured (deterministic path, ESCO),
-each figure beside its target, plus the new-role routes, the shipped tagger's size and training time.
+each figure beside its target, plus the new-role routes, the shipped tagger's and encoder's sizes and training times.
 
-Needs an ESCO catalog (``jdgraph catalog import esco ../shared/data/esco-v1.1.1``) and the coded training titles
-in it (``jdgraph catalog import titles ../shared/data/train/jobbert-titles-train.csv``). About 6 minutes on 2 cores.
-Speed is ``benchmarks/pipeline.py --catalog esco``'s. Run: ``python benchmarks/targets.py [--catalog esco]``.
+Needs an ESCO catalog embedded with the configured encoder (``jdgraph catalog import esco
+../shared/data/esco-v1.1.1``) and the coded training titles in it (``jdgraph catalog import titles
+../shared/data/train/jobbert-titles-train.csv``). About 6 minutes on 2 cores. Speed is ``benchmarks/pipeline.py
+--catalog esco``'s. Run: ``python benchmarks/targets.py [--catalog esco]``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import Counter
 
 from jdgraph.evals.dev import DEV_SUITES, run_dev_suite
 from jdgraph.trained.compact import shipped_card
+from jdgraph.trained.compact_encoder import shipped_encoder_card
 
 TARGETS: list[tuple[str, str, str, float]] = [
     # (suite, metric, comparison, target)
@@ -48,6 +50,10 @@ def main() -> None:
     card = shipped_card()
     print(f"shipped tagger: {card.get('exported_from')}, {card.get('size_bytes', 0) / 1e6:.1f} MB, trained in "
           f"{card.get('training_time_s')} s, threshold {card.get('threshold')}")  # fmt: skip
+    enc = shipped_encoder_card()
+    print(f"shipped encoder (the default embeddings): {enc.get('exported_from')}, {enc.get('size_bytes', 0) / 1e6:.1f} "
+          f"MB, trained in {enc.get('training_time_s')} s, top-1 identical to float32 on held-out training titles "
+          f"{enc.get('top1_identical_to_float32_on_held_out_titles')}")  # fmt: skip
     print(json.dumps({s: r.wall_s for s, r in runs.items()}), "(wall seconds per suite)")
 
 

@@ -26,6 +26,10 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 def _fold(text: str) -> str:
     """Compatibility-normalised, casefolded, accents removed, recomposed (so a second pass changes nothing)."""
+    if text.isascii():
+        # ASCII is its own NFKC and NFKD form and has no accents; its casefold is its lower case. Most of a JD's
+        # n-grams are ASCII, and the extractor normalises every one of them.
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return unicodedata.normalize("NFKC", stripped).casefold()
