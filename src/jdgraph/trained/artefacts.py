@@ -23,6 +23,7 @@ import platformdirs
 
 from jdgraph.errors import ConfigError
 from jdgraph.settings import env_value
+from jdgraph.trained.data import sha256_of
 
 CARD = "card.json"
 REBUILD = {
@@ -54,6 +55,34 @@ def model_dir(model_id: str) -> Path:
 
 def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+@contextmanager
+def atomic_folder(final: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final``; on a clean exit it replaces ``final`` whole (an exported shipped model:
+    a failure half-way leaves the old one as it was)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    """A card as the package ships it: sorted keys, indented, a final newline (diffs stay small)."""
+    path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def check_weights(weights: Path, card: dict[str, Any], hint: str) -> None:
+    """A shipped model's weights file exists and is the one its card names (sha256); else an ArtefactError."""
+    if not weights.is_file():
+        raise ArtefactError(f"{weights} is missing; {hint}")
+    if sha256_of(weights) != card.get("weights_sha256"):
+        raise ArtefactError(f"{weights} does not match its card (sha256 differs): damaged or replaced; {hint}")
 
 
 @contextmanager

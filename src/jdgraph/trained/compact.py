@@ -13,14 +13,20 @@ have is an :class:`ArtefactError` naming the command that rebuilds it. Nothing f
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jdgraph.trained.artefacts import REBUILD, ArtefactError, model_dir, read_card
+from jdgraph.trained.artefacts import (
+    REBUILD,
+    ArtefactError,
+    atomic_folder,
+    check_weights,
+    model_dir,
+    read_card,
+    write_json,
+)
 from jdgraph.trained.compact_encoder import SHIPPED_ENCODER_NAME, shipped_encoder_card
 from jdgraph.trained.data import sha256_of
 from jdgraph.trained.encoder import base_model_path
@@ -91,9 +97,7 @@ def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
             raise ArtefactError(f"{model_id!r} changed its word-piece table; only a tagger trained with it frozen "
                                 "can be stored in compact form")  # fmt: skip
     _, source_card = read_card(model_id, "span-tagger")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         save_file(compact_state(full.model), str(tmp / WEIGHTS))
         compact = _load(tmp, {**source_card, "weights_sha256": sha256_of(tmp / WEIGHTS)})
         held = split_postings(data.load_skillspan(), 0.1, int(source_card["seed"]))[1]
@@ -112,12 +116,7 @@ def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
             "size_bytes": (tmp / WEIGHTS).stat().st_size,
             "spans_identical_to_float32_on_held_out_training": round(same / total, 4) if total else 1.0,
         }
-        (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_json(tmp / CARD, card)
     return card
 
 
@@ -127,12 +126,7 @@ def load_compact(folder: Path = SHIPPED) -> SpanTagger:
         card = json.loads((folder / CARD).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtefactError(f"{folder / CARD} is missing or corrupt ({exc}); {_rebuild_hint()}") from exc
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise ArtefactError(f"{weights} is missing; {_rebuild_hint()}")
-    if sha256_of(weights) != card.get("weights_sha256"):
-        raise ArtefactError(f"{weights} does not match its card (sha256 differs): damaged or replaced; "
-                            f"{_rebuild_hint()}")  # fmt: skip
+    check_weights(folder / WEIGHTS, card, _rebuild_hint())
     if card.get("kind") != "span-tagger" or card.get("labels") != LABELS:
         raise ArtefactError(f"{folder} holds a {card.get('kind')!r} with labels {card.get('labels')}, not this "
                             f"version's span tagger; {_rebuild_hint()}")  # fmt: skip

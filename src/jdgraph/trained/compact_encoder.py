@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from jdgraph.trained.artefacts import REBUILD, ArtefactError
+from jdgraph.trained.artefacts import REBUILD, ArtefactError, atomic_folder, check_weights, write_json
 from jdgraph.trained.data import sha256_of
 
 SHIPPED_ENCODER = Path(__file__).parent / "shipped" / "encoder-minilm-esco"
@@ -68,11 +66,7 @@ def load_compact_encoder(folder: Path = SHIPPED_ENCODER) -> Any:
 
     card = shipped_encoder_card(folder)
     weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise ArtefactError(f"{weights} is missing; {_rebuild_hint()}")
-    if sha256_of(weights) != card.get("weights_sha256"):
-        raise ArtefactError(f"{weights} does not match its card (sha256 differs): damaged or replaced; "
-                            f"{_rebuild_hint()}")  # fmt: skip
+    check_weights(weights, card, _rebuild_hint())
     try:
         stored = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
@@ -107,9 +101,7 @@ def export_compact_encoder(model_id: str, out_dir: Path = SHIPPED_ENCODER) -> di
         if not torch.equal(tuned_state[name], base_state[name]):
             raise ArtefactError(f"{model_id!r} changed its word-piece table; only an encoder trained with it frozen "
                                 "can be stored in compact form")  # fmt: skip
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         stored = {n: t.detach().cpu().numpy().astype(np.float16) for n, t in tuned_state.items()
                   if not n.endswith(FROZEN)}  # fmt: skip
         save_file(stored, str(tmp / WEIGHTS))
@@ -123,7 +115,7 @@ def export_compact_encoder(model_id: str, out_dir: Path = SHIPPED_ENCODER) -> di
             "size_bytes": (tmp / WEIGHTS).stat().st_size,
             "dimension": int(full.get_embedding_dimension()),
         }
-        (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_json(tmp / CARD, card)
         compact = load_compact_encoder(tmp)
         occupations = data.load_occupations()
         known = [t for t in data.load_titles() if t.occupation_uri in occupations]
@@ -136,12 +128,7 @@ def export_compact_encoder(model_id: str, out_dir: Path = SHIPPED_ENCODER) -> di
         same = float((top["float32"] == top["float16"]).mean())
         card["top1_identical_to_float32_on_held_out_titles"] = round(same, 4)
         card["agreement_cases"] = {"titles": len(titles), "occupations": len(labels)}
-        (tmp / CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_json(tmp / CARD, card)
     return card
 
 
