@@ -184,7 +184,7 @@ class ShippedEncoderEmbeddings(SentenceTransformerEmbeddings):
         card = compact_encoder.shipped_encoder_card()
         super().__init__(
             str(compact_encoder.SHIPPED_ENCODER),
-            model_id=compact_encoder.shipped_encoder_model_id(),
+            model_id=compact_encoder.shipped_encoder_model_id(card),
             batch_size=batch_size,
             token_budget=token_budget,
         )

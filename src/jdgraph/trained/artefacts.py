@@ -26,6 +26,10 @@ from jdgraph.settings import env_value
 from jdgraph.trained.data import sha256_of
 
 CARD = "card.json"
+SHIPPED_WEIGHTS = "weights.safetensors"
+"""A shipped model's one weights file (beside its card), the tagger's and the encoder's alike."""
+FROZEN = "word_embeddings.weight"
+"""The one tensor training never changes; a shipped model takes it from the installed base model."""
 REBUILD = {
     "encoder": "jdgraph models train encoder",
     "span-tagger": "jdgraph models train span-tagger",
@@ -75,6 +79,15 @@ def atomic_folder(final: Path) -> Iterator[Path]:
 def write_json(path: Path, value: dict[str, Any]) -> None:
     """A card as the package ships it: sorted keys, indented, a final newline (diffs stay small)."""
     path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def word_table_unchanged(tuned: dict[str, Any], base: dict[str, Any]) -> bool:
+    """Whether a trained model's word-piece table is the base model's, bit for bit: only then can its shipped form
+    leave the table out (two state dicts of torch tensors)."""
+    # deferred: torch takes seconds to import; only an export compares tensors
+    import torch
+
+    return all(torch.equal(tensor, base[name]) for name, tensor in tuned.items() if name.endswith(FROZEN))
 
 
 def check_weights(weights: Path, card: dict[str, Any], hint: str) -> None:

@@ -19,12 +19,16 @@ from typing import Any
 import numpy as np
 
 from jdgraph.trained.artefacts import (
+    CARD,
+    FROZEN,
     REBUILD,
+    SHIPPED_WEIGHTS,
     ArtefactError,
     atomic_folder,
     check_weights,
     model_dir,
     read_card,
+    word_table_unchanged,
     write_json,
 )
 from jdgraph.trained.compact_encoder import SHIPPED_ENCODER_NAME, shipped_encoder_card
@@ -34,10 +38,7 @@ from jdgraph.trained.tagger import LABELS, SpanTagger, TaggerParams, load_tagger
 
 SHIPPED = Path(__file__).parent / "shipped" / "span-tagger-minilm"
 """The tagger this package ships (``span_tagger = "shipped"``, the default)."""
-WEIGHTS = "weights.safetensors"
-CARD = "card.json"
-FROZEN = "word_embeddings.weight"
-"""The one tensor training never changes; taken from the installed base model."""
+WEIGHTS = SHIPPED_WEIGHTS
 _INT8_MIN_SIZE = 65_536
 """Matrices at least this large are stored as int8 (the layers' dense weights); smaller tensors (biases, layer
 norms, the head, position embeddings) as float16, where int8 would cost accuracy for no size worth saving."""
@@ -82,8 +83,7 @@ def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
     """Write the cache's tagger ``model_id`` in compact form to ``out_dir`` (replaced whole, atomically) and return
     its card: the source card plus the weights' hash and how far the compact tagger's spans agree with the
     float32 one's on the held-out training postings."""
-    # deferred: torch, safetensors and the training data are needed to export, never to list or show a model
-    import torch
+    # deferred: safetensors and the training data are needed to export, never to list or show a model
     from safetensors.numpy import save_file
 
     from jdgraph.trained import data
@@ -91,11 +91,9 @@ def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
 
     full = load_span_tagger(model_id)
     _, base = load_tagger(base_model_path())
-    frozen = [n for n in full.model.state_dict() if n.endswith(FROZEN)]
-    for name in frozen:
-        if not torch.equal(full.model.state_dict()[name], base.state_dict()[name]):
-            raise ArtefactError(f"{model_id!r} changed its word-piece table; only a tagger trained with it frozen "
-                                "can be stored in compact form")  # fmt: skip
+    if not word_table_unchanged(full.model.state_dict(), base.state_dict()):
+        raise ArtefactError(f"{model_id!r} changed its word-piece table; only a tagger trained with it frozen "
+                            "can be stored in compact form")  # fmt: skip
     _, source_card = read_card(model_id, "span-tagger")
     with atomic_folder(out_dir) as tmp:
         save_file(compact_state(full.model), str(tmp / WEIGHTS))

@@ -20,16 +20,24 @@ from typing import Any
 
 import numpy as np
 
-from jdgraph.trained.artefacts import REBUILD, ArtefactError, atomic_folder, check_weights, write_json
+from jdgraph.trained.artefacts import (
+    CARD,
+    FROZEN,
+    REBUILD,
+    SHIPPED_WEIGHTS,
+    ArtefactError,
+    atomic_folder,
+    check_weights,
+    word_table_unchanged,
+    write_json,
+)
 from jdgraph.trained.data import sha256_of
 
 SHIPPED_ENCODER = Path(__file__).parent / "shipped" / "encoder-minilm-esco"
 """The encoder this package ships (``JDGRAPH_EMBEDDINGS=shipped``, the default)."""
 SHIPPED_ENCODER_NAME = "shipped-encoder"
 """Its name in ``jdgraph models list|show``."""
-WEIGHTS = "weights.safetensors"
-CARD = "card.json"
-FROZEN = "word_embeddings.weight"
+WEIGHTS = SHIPPED_WEIGHTS
 FORMAT = "float16 layers, word-piece table from the base package"
 AGREEMENT_TITLES = 2000
 """Held-out training titles whose top-1 occupation the export compares between float32 and float16."""
@@ -47,10 +55,10 @@ def shipped_encoder_card(folder: Path = SHIPPED_ENCODER) -> dict[str, Any]:
     return card
 
 
-def shipped_encoder_model_id(folder: Path = SHIPPED_ENCODER) -> str:
-    """The id its vectors carry in the catalog and the embedding cache: the weights' hash from the card, so a new
-    export is a new model (and the catalog's check says so) without hashing 22 MB at every start."""
-    card = shipped_encoder_card(folder)
+def shipped_encoder_model_id(card: dict[str, Any]) -> str:
+    """The id its vectors carry in the catalog and the embedding cache (``card``: :func:`shipped_encoder_card`'s):
+    the weights' hash from the card, so a new export is a new model (and the catalog's check says so) without
+    hashing 22 MB at every start."""
     return f"jdgraph-shipped:{card['exported_from']}@{str(card['weights_sha256'])[:12]}"
 
 
@@ -86,8 +94,7 @@ def export_compact_encoder(model_id: str, out_dir: Path = SHIPPED_ENCODER) -> di
     """Write the cache's encoder ``model_id`` in compact form to ``out_dir`` (replaced whole, atomically) and
     return its card: the source card plus the weights' hash and how many top-1 occupation decisions of held-out
     training titles the float16 model keeps."""
-    # deferred: torch, safetensors and the training data are needed to export, never to embed
-    import torch
+    # deferred: safetensors and the training data are needed to export, never to embed
     from safetensors.numpy import save_file
 
     from jdgraph.trained import data
@@ -97,10 +104,9 @@ def export_compact_encoder(model_id: str, out_dir: Path = SHIPPED_ENCODER) -> di
     full, source_card = load_encoder(model_id)
     base = load_sentence_model(base_model_path())
     tuned_state, base_state = full[0].auto_model.state_dict(), base[0].auto_model.state_dict()
-    for name in (n for n in tuned_state if n.endswith(FROZEN)):
-        if not torch.equal(tuned_state[name], base_state[name]):
-            raise ArtefactError(f"{model_id!r} changed its word-piece table; only an encoder trained with it frozen "
-                                "can be stored in compact form")  # fmt: skip
+    if not word_table_unchanged(tuned_state, base_state):
+        raise ArtefactError(f"{model_id!r} changed its word-piece table; only an encoder trained with it frozen "
+                            "can be stored in compact form")  # fmt: skip
     with atomic_folder(out_dir) as tmp:
         stored = {n: t.detach().cpu().numpy().astype(np.float16) for n, t in tuned_state.items()
                   if not n.endswith(FROZEN)}  # fmt: skip
