@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pgvector import Vector
 
 from jdgraph.catalog.importers.starter import StarterImporter
 from jdgraph.catalog.migrations import migrate, schema_version
@@ -221,3 +222,37 @@ def test_a_catalog_made_with_another_encoder_is_refused_until_reembedded(databas
     assert missing == 0 and centroid_n == 1
     assert float(stored @ embeddings.embed_array([row["alias"]])[0]) > 0.9999
     db.drop_schema()
+
+
+def test_pooled_connections_plan_every_execution_with_its_parameters(catalog) -> None:
+    """psycopg prepares a statement on its fifth run and PostgreSQL may then switch to a generic plan that cannot
+    see a LIMIT or a vector array's size (the batched skill search ran 3-4x slower from a process's tenth JD)."""
+    with catalog.db.connection() as conn:
+        row = conn.execute("SHOW plan_cache_mode").fetchone()
+    assert row is not None and row["plan_cache_mode"] == "force_custom_plan"
+
+
+def test_kra_matches_for_roles_equal_pgvector_cosines(catalog) -> None:
+    """The candidates' KRA similarities are computed in numpy: each KRA's best sentence and its similarity are
+    pgvector's own (1 - cosine distance), to the 4th decimal."""
+    sentences = ["Design and operate distributed backend services", "Mentor junior engineers", "Write Rust daily"]
+    vectors = catalog.embeddings.embed_array(sentences)
+    roles = set(catalog.nearest_roles_by_centroid(vectors[0], 10))
+    got = catalog.kra_matches_for_roles(sentences, vectors, roles, top=100)
+    assert got and set(got) <= roles
+    with catalog.db.connection() as conn:
+        rows = conn.execute(
+            """SELECT k.id, k.role_id, q.i, 1 - (k.embedding <=> q.v) AS sim
+               FROM unnest(%b::vector[]) WITH ORDINALITY AS q(v, i) CROSS JOIN role_kras k
+               WHERE k.role_id = ANY(%s) AND k.embedding IS NOT NULL""",
+            ([Vector(v) for v in vectors], sorted(roles)),
+        ).fetchall()
+    best: dict[int, tuple[float, int]] = {}
+    for r in rows:
+        if r["id"] not in best or r["sim"] > best[r["id"]][0]:
+            best[r["id"]] = (float(r["sim"]), r["i"] - 1)
+    matches = [m for ms in got.values() for m in ms]
+    assert len(matches) == len(best)
+    for m in matches:
+        sim, i = best[m.kra_id]
+        assert abs(m.similarity - sim) <= 1e-4 and m.sentence == sentences[i]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from jdgraph.catalog import writer as writer_module
+from jdgraph.catalog.db import advisory_key
 from jdgraph.catalog.importers.esco import EscoImporter
 from jdgraph.catalog.registry import open_catalog
 from jdgraph.catalog.writer import CatalogWriter
@@ -140,3 +141,29 @@ def test_a_reimport_keeps_the_old_release_serving(database, embeddings, monkeypa
         assert json.loads(classified.stdout)["decision"]["chosen_role"] is not None
     after = json.loads(cli("db", "status", "--catalog", name, "--json").stdout)["row_counts"]
     assert after["roles"] > before["roles"]
+
+
+@needs_esco
+def test_an_import_holds_only_its_own_catalogs_writers(database, embeddings, catalog) -> None:
+    """The writers' lock is one per catalog schema: while an import into one catalog is in its transaction, the
+    same catalog's write lock is taken, and another catalog's writer (here filling missing vectors of the session
+    catalog) takes its own lock and finishes instead of waiting for the import."""
+    name = f"locks_{uuid.uuid4().hex[:6]}"
+    importing = open_catalog(name, embeddings=embeddings, require_content=False)
+    with import_held_at(name, "2512", "embedding role_aliases", embeddings):
+        with database.connection() as conn, conn.transaction():
+            held = conn.execute(
+                "SELECT pg_try_advisory_xact_lock(%s) AS got", (advisory_key("catalog-write", importing.db.schema),)
+            ).fetchone()
+            free = conn.execute(
+                "SELECT pg_try_advisory_xact_lock(%s) AS got", (advisory_key("catalog-write", catalog.db.schema),)
+            ).fetchone()
+        assert held is not None and held["got"] is False  # the import holds its catalog's lock
+        assert free is not None and free["got"] is True  # nobody holds the session catalog's
+        done: list[int] = []
+        other = threading.Thread(
+            target=lambda: done.append(CatalogWriter(catalog.db, catalog.embeddings).embed_missing())
+        )
+        other.start()
+        other.join(120)
+        assert len(done) == 1, "a write to another catalog waited for the import"

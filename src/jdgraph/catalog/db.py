@@ -7,6 +7,7 @@ lock, so two processes starting at once share one server.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -104,6 +105,19 @@ SKILL_EF_SEARCH = 200
 one concept, and at 100 the sentence suites lost 2 points of RP@5 against ef_search 200 (400 gained nothing)."""
 
 
+TERM_EF_SEARCH = 100
+"""The scan for a short term's nearest skill aliases (a JD's phrases that no alias names): on 400 spans of SkillSpan's
+TRAINING postings against ESCO its best skill equalled the exact search's for 96.5% of them, against 97.0% at
+``SKILL_EF_SEARCH``, at 2.3 instead of 4.0 ms a term (about 50 terms a JD)."""
+
+
+def advisory_key(purpose: str, schema: str) -> int:
+    """The key of a transaction-scoped advisory lock for ``purpose`` on one catalog schema: catalogs live in
+    schemas of their own, so an import into one never waits for a write to another (a database-wide key made
+    re-embedding the starter catalog wait two minutes for an ESCO import into another schema)."""
+    return int.from_bytes(hashlib.sha256(f"jdgraph-{purpose}:{schema}".encode()).digest()[:8], "big", signed=True)
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     register_vector(conn)
     with conn.transaction():
@@ -165,7 +179,12 @@ class Database:
         return redact_url(self.url)
 
     def _connect_kwargs(self) -> dict[str, Any]:
-        options = f"-c search_path={self.schema},public"
+        # force_custom_plan: psycopg prepares a statement on its fifth execution, and after five more PostgreSQL
+        # may switch a prepared statement to its generic plan, which cannot see the LIMIT or the size of the vector
+        # array: the batched skill-neighbour search (an HNSW scan per vector) then ran 3-4x slower from the tenth JD
+        # a process classified on (15.7 against 4.5 ms per term, ESCO). Planning our statements is cheap; keep
+        # the custom plan.
+        options = f"-c search_path={self.schema},public -c plan_cache_mode=force_custom_plan"
         if self.lock_timeout_s is not None:
             options += f" -c lock_timeout={int(self.lock_timeout_s * 1000)}"
         return {"options": options, "connect_timeout": 10}

@@ -428,6 +428,7 @@ def _cache_lookup(db: Database, model: str, hashes: list[str]) -> list[dict[str,
                 conn.execute(
                     "SELECT text_hash, embedding FROM embedding_cache WHERE model = %s AND text_hash = ANY(%s)",
                     (model, hashes[i : i + _LOOKUP_CHUNK]),
+                    binary=True,  # vectors as float32 bytes, not text that pgvector parses number by number
                 ).fetchall()
             )
     return rows

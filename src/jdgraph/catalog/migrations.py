@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from jdgraph.catalog.db import Database
+from jdgraph.catalog.db import Database, advisory_key
 from jdgraph.errors import EmbeddingMismatchError, MigrationError
 
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -53,10 +53,6 @@ class MigrationReport:
     version: int
 
 
-def _lock_key(schema: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"jdgraph-migrate:{schema}".encode()).digest()[:8], "big", signed=True)
-
-
 def _ensure_version_table(conn: psycopg.Connection[Any]) -> None:
     conn.execute(
         """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -75,7 +71,7 @@ def migrate(db: Database, *, embedding_model: str, embedding_dim: int, check_mod
     db.bootstrap()
     applied: list[str] = []
     with db.connect() as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(db.schema),))
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("migrate", db.schema),))
         _ensure_version_table(conn)
         done = {
             row["version"]: row["checksum"]

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from jdgraph.catalog.db import Database
+from jdgraph.catalog.db import Database, advisory_key
 from jdgraph.catalog.embeddings import ModelEmbeddings
 from jdgraph.catalog.import_progress import ImportProgress, Progress, ProgressRow, import_in_progress
 from jdgraph.catalog.import_sql import MERGE, PRUNE, STAGE_INDEXES, STAGES
@@ -99,6 +99,11 @@ class CatalogWriter:
         self.progress(stage, done, total)
 
     # -- import ---------------------------------------------------------------------------------------------------
+    def _lock_writes(self, conn: psycopg.Connection[Any]) -> None:
+        """Serialise this catalog's writers (imports, re-embedding, filling missing vectors) until ``conn``'s
+        transaction ends; writers of other catalogs (other schemas) go on."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key("catalog-write", self.db.schema),))
+
     def last_import_hash(self, source: str) -> str | None:
         with self.db.connection() as conn:
             row = conn.execute(
@@ -119,7 +124,7 @@ class CatalogWriter:
             return report
         try:
             with self.db.connection() as conn, conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext('jdgraph-catalog-write'))")
+                self._lock_writes(conn)
                 pid = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
                 self._status = ProgressRow(self.db, bundle.source, int(pid["pid"])) if pid else None
                 self._stage(conn, bundle)
@@ -177,7 +182,7 @@ class CatalogWriter:
             report.skipped = True
             return report
         with self.db.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('jdgraph-catalog-write'))")
+            self._lock_writes(conn)
             wanted = sorted({e.role_source_id for e in examples})
             roles = {
                 r["source_id"]: r["id"]
@@ -321,7 +326,7 @@ class CatalogWriter:
     def embed_missing(self) -> int:
         """Embed every catalog text that has no vector (its own transaction). Returns how many were written."""
         with self.db.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('jdgraph-catalog-write'))")
+            self._lock_writes(conn)
             n = self._embed_missing(conn)
             self._seed_centroids(conn)
         return n
@@ -336,7 +341,7 @@ class CatalogWriter:
         and KRAs) and runs count towards it again."""
         model, dim = self.embeddings.model_id, self.embeddings.dimension
         with self.db.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('jdgraph-catalog-write'))")
+            self._lock_writes(conn)
             meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM catalog_meta").fetchall()}
             if int(meta.get("embedding_dim", dim)) != dim:
                 raise EmbeddingMismatchError(

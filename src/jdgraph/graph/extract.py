@@ -137,12 +137,12 @@ class SkillFinding:
         return any(m.span_type == "knowledge" for m in self.mentions)
 
 
-def _reach(body: str, tokens: list[tuple[int, int]], i: int, index: CatalogIndex) -> int:
+def _reach(body: str, tokens: list[tuple[int, int]], i: int, index: CatalogIndex, end: int) -> int:
     """How many tokens from ``i`` a catalog phrase could span: the longest run whose normalised key (or its
     singular) still begins some alias key. The longest-match loop starts there instead of at the catalog's longest
     alias (ESCO's run to 15 words), which would normalise every n-gram up to that length. A verb phrase ("plan
-    the lessons") is matched by its own keys, so a verb keeps the full span."""
-    limit = min(index.max_words + 1, len(tokens) - i)
+    the lessons") is matched by its own keys, so a verb keeps the full span. No n-gram reaches token ``end``."""
+    limit = min(index.max_words + 1, end - i)
     if index.starts_verb_phrase(body[tokens[i][0] : tokens[i][1]]):
         return limit
     reach = 0
@@ -160,17 +160,21 @@ def _alias_mentions(text: str, sentences: list[Sentence], catalog: Catalog) -> l
     for sentence in sentences:
         body = text[sentence.start : sentence.end]
         tokens = [(m.start(), m.end()) for m in TOKEN.finditer(body)]
+        # An n-gram never crosses punctuation: the first token of each run of tokens joined by spaces, hyphens or
+        # slashes only, so the n-grams from token i may reach up to the end of its run.
+        run_end = list(range(1, len(tokens) + 1))
+        for j in range(len(tokens) - 2, -1, -1):
+            gap = body[tokens[j][1] : tokens[j + 1][0]]
+            if not (gap.strip(" -/") or len(gap) > 3):
+                run_end[j] = run_end[j + 1]
         i = 0
         while i < len(tokens):
             if not index.may_start_phrase(body[tokens[i][0] : tokens[i][1]]):
                 i += 1
                 continue
             matched = False
-            for n in range(_reach(body, tokens, i, index), 0, -1):
+            for n in range(_reach(body, tokens, i, index, run_end[i]), 0, -1):
                 start, end = tokens[i][0], tokens[i + n - 1][1]
-                gaps = [body[tokens[j][1] : tokens[j + 1][0]] for j in range(i, i + n - 1)]
-                if any(g.strip(" -/") or len(g) > 3 for g in gaps):
-                    continue  # an n-gram never crosses punctuation
                 phrase = strip_possessive(body[start:end])
                 hits = index.aliases.get(normalize_alias(phrase))
                 if not hits and n >= 2 and end - tokens[i + n - 1][0] > 3 and phrase[-1:].isalpha():
