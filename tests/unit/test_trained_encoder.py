@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from jdgraph.errors import InputError
-from jdgraph.trained.data import Occupation, Skill, TitleExample
+from jdgraph.trained.data import Occupation, Skill, TitleExample, split_titles
 from jdgraph.trained.encoder import (
     EncoderParams,
     RankParams,
@@ -23,7 +23,6 @@ from jdgraph.trained.encoder import (
     sibling_map,
     train_encoder,
 )
-from jdgraph.trained.train import split_titles
 
 U = "http://data.europa.eu/esco/occupation/"
 

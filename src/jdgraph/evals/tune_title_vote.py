@@ -18,8 +18,7 @@ from typing import Any
 from jdgraph.catalog.registry import get_catalog
 from jdgraph.context import Context
 from jdgraph.matching.roles import RoleSignal, search_roles
-from jdgraph.trained.data import TitleExample, load_titles
-from jdgraph.trained.train import split_titles
+from jdgraph.trained.data import TitleExample, load_titles, split_titles
 
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 

@@ -98,8 +98,9 @@ def export_compact_encoder(model_id: str, out_dir: Path = SHIPPED_ENCODER) -> di
     from safetensors.numpy import save_file
 
     from jdgraph.trained import data
+    from jdgraph.trained.data import split_titles
     from jdgraph.trained.encoder import base_model_path, encode, load_sentence_model
-    from jdgraph.trained.train import load_encoder, split_titles
+    from jdgraph.trained.train import load_encoder
 
     full, source_card = load_encoder(model_id)
     base = load_sentence_model(base_model_path())

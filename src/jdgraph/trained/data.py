@@ -15,8 +15,9 @@ import hashlib
 import io
 import itertools
 import json
+import random
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,17 @@ class TitleExample:
     title: str
     occupation_uri: str
     line: int
+
+
+def split_titles(
+    titles: Sequence[TitleExample], holdout: float, seed: int
+) -> tuple[list[TitleExample], list[TitleExample]]:
+    """(fit, held out) with every case-folded title string on one side only: a title repeated in both halves would
+    make the kNN vote look better on the hold-out than it is on unseen titles."""
+    keys = sorted({t.title.lower() for t in titles})
+    random.Random(seed).shuffle(keys)
+    held = set(keys[: int(len(keys) * holdout)])
+    return [t for t in titles if t.title.lower() not in held], [t for t in titles if t.title.lower() in held]
 
 
 def _utf8_text(path: Path) -> str:

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from jdgraph.trained import artefacts, data
-from jdgraph.trained.data import Occupation, Skill, TitleExample
+from jdgraph.trained.data import Occupation, Skill, TitleExample, split_titles
 from jdgraph.trained.encoder import (
     MemoEncoder,
     RankParams,
@@ -39,17 +39,6 @@ from jdgraph.trained.tagger import (
     token_probabilities,
     train_tagger,
 )
-
-
-def split_titles(
-    titles: Sequence[TitleExample], holdout: float, seed: int
-) -> tuple[list[TitleExample], list[TitleExample]]:
-    """(fit, held out) with every case-folded title string on one side only: a title repeated in both halves would
-    make the kNN vote look better on the hold-out than it is on unseen titles."""
-    keys = sorted({t.title.lower() for t in titles})
-    random.Random(seed).shuffle(keys)
-    held = set(keys[: int(len(keys) * holdout)])
-    return [t for t in titles if t.title.lower() not in held], [t for t in titles if t.title.lower() in held]
 
 
 def choose_rank_params(ranker: Any, held: Sequence[TitleExample]) -> tuple[Any, dict[str, float]]:
