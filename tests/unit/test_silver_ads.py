@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from jdgraph.evals.silver_ads import ONET_DIR, build_silver_ads, held_out_titles, onet_esco_crosswalk
-from jdgraph.evals.tune_fusion import SilverCase, best_weights, rank_metrics, split_by_occupation, weight_grid
+from jdgraph.evals.tune_fusion import (
+    SilverCase,
+    best_weights,
+    new_role_separation,
+    rank_metrics,
+    split_by_occupation,
+    weight_grid,
+)
 from jdgraph.settings import shared_dir
 from jdgraph.trained import data
 from jdgraph.trained.data import Occupation
@@ -105,3 +112,13 @@ def test_the_check_half_holds_other_occupations() -> None:
     fit, check = split_by_occupation(cases, seed=13)
     assert fit and check and len(fit) + len(check) == 40
     assert not {c.onet_code for c in fit} & {c.onet_code for c in check}
+
+
+def test_the_new_role_gate_is_measured_on_the_same_ads_with_and_without_their_job() -> None:
+    def case(top: float, without: float) -> SilverCase:
+        return SilverCase(np.zeros((1, 4)), np.array([True]), "c", top, 0.1, "direct", True, top_without_job=without)
+
+    separated = new_role_separation([case(0.6, 0.3), case(0.5, 0.35)], (0.4,))
+    assert separated == {"auc": 1.0, "proposed (has, lacks)": {0.4: (0.0, 1.0)}}
+    blind = new_role_separation([case(0.5, 0.5), case(0.3, 0.3)], (0.4,))
+    assert blind["auc"] == 0.5 and blind["proposed (has, lacks)"][0.4] == (0.5, 0.5)
