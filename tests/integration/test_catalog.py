@@ -224,6 +224,46 @@ def test_a_catalog_made_with_another_encoder_is_refused_until_reembedded(databas
     db.drop_schema()
 
 
+def test_reembedding_computes_every_vector_before_it_locks_a_row(database, embeddings, monkeypatch) -> None:
+    """A run that updates a role's centroid while a catalog is re-embedded waits for the writes, not for the model:
+    every text goes through the model (into the embedding cache) before the transaction takes the writers' lock and
+    nulls the old vectors; inside it the vectors are only looked up."""
+    from jdgraph.catalog.db import Database
+    from jdgraph.catalog.embeddings import CachedEmbeddings, CoalescingEmbeddings, ModelEmbeddings, minilm_embeddings
+    from jdgraph.catalog.registry import catalog_schema, open_catalog
+    from jdgraph.settings import DatabaseSettings
+
+    locked: list[bool] = []
+    embedded: list[tuple[bool, int]] = []  # (after the lock, texts) of every model call
+
+    class Recording(ModelEmbeddings):
+        model_id = embeddings.model_id
+
+        @property
+        def dimension(self) -> int:
+            return int(embeddings.dimension)
+
+        def embed_array(self, texts):  # type: ignore[no-untyped-def]
+            embedded.append((bool(locked), len(texts)))
+            return embeddings.embed_array(texts)
+
+    db = Database(DatabaseSettings.from_env(schema=catalog_schema("reembed_order")))
+    open_catalog("starter", db=db, embeddings=minilm_embeddings())
+    lock = CatalogWriter._lock_writes
+    monkeypatch.setattr(CatalogWriter, "_lock_writes", lambda self, conn: (locked.append(True), lock(self, conn))[1])
+    _, written, _ = CatalogWriter(db, CachedEmbeddings(CoalescingEmbeddings(Recording()), db)).reembed()
+    assert written > 0 and locked
+    with db.connection() as conn:  # the cache embeds a text once, however many rows hold it
+        distinct = conn.execute(
+            """SELECT count(DISTINCT t) AS n FROM (SELECT alias AS t FROM skill_aliases UNION ALL SELECT alias FROM
+               role_aliases UNION ALL SELECT text FROM role_kras UNION ALL SELECT name FROM dimensions
+               UNION ALL SELECT title FROM role_title_examples) u"""
+        ).fetchone()["n"]
+    assert sum(n for after, n in embedded if not after) == distinct  # every text embedded before the lock
+    assert [n for after, n in embedded if after] == []
+    db.drop_schema()
+
+
 def test_pooled_connections_plan_every_execution_with_its_parameters(catalog) -> None:
     """psycopg prepares a statement on its fifth run and PostgreSQL may then switch to a generic plan that cannot
     see a LIMIT or a vector array's size (the batched skill search ran 3-4x slower from a process's tenth JD)."""

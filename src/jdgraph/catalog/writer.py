@@ -30,7 +30,7 @@ import numpy as np
 import psycopg
 
 from jdgraph.catalog.db import Database, advisory_key
-from jdgraph.catalog.embeddings import ModelEmbeddings
+from jdgraph.catalog.embeddings import CachedEmbeddings, ModelEmbeddings
 from jdgraph.catalog.import_progress import ImportProgress, Progress, ProgressRow, import_in_progress
 from jdgraph.catalog.import_sql import MERGE, PRUNE, STAGE_INDEXES, STAGES
 from jdgraph.catalog.normalize import normalize_alias, normalize_text
@@ -340,6 +340,17 @@ class CatalogWriter:
         be carried into the new model's space without those texts, so it goes back to its seeded centroid (title
         and KRAs) and runs count towards it again."""
         model, dim = self.embeddings.model_id, self.embeddings.dimension
+        if isinstance(self.embeddings, CachedEmbeddings):
+            # Every text is embedded before the transaction below locks a row: the embedding cache keeps the vectors
+            # (committed on their own), so inside it they are looked up, and a run that updates a role's centroid
+            # meanwhile waits for the writes, not for minutes of the model (ESCO: ~130,000 texts).
+            texts: list[str] = []
+            with self.db.connection() as conn:
+                for table, text_col, _ in EMBEDDED_TEXTS:
+                    rows = conn.execute(f"SELECT {text_col} AS text FROM {table} ORDER BY length({text_col})")
+                    texts += [r["text"] for r in rows.fetchall()]
+            for i in range(0, len(texts), _EMBED_CHUNK):
+                self.embeddings.embed_array(texts[i : i + _EMBED_CHUNK])
         with self.db.connection() as conn, conn.transaction():
             self._lock_writes(conn)
             meta = {r["key"]: r["value"] for r in conn.execute("SELECT key, value FROM catalog_meta").fetchall()}
