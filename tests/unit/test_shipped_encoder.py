@@ -12,11 +12,10 @@ import pytest
 
 from jdgraph.catalog.embeddings import ShippedEncoderEmbeddings, make_embeddings, minilm_embeddings
 from jdgraph.settings import DEFAULT_EMBEDDINGS, EmbeddingSettings
-from jdgraph.trained.artefacts import ArtefactError
+from jdgraph.trained.artefacts import SHIPPED_WEIGHTS, ArtefactError
 from jdgraph.trained.compact_encoder import (
     CARD,
     SHIPPED_ENCODER,
-    WEIGHTS,
     export_compact_encoder,
     load_compact_encoder,
     shipped_encoder_card,
@@ -49,12 +48,12 @@ def _copy(tmp_path: Path) -> Path:
 
 def test_a_damaged_missing_or_foreign_shipped_encoder_names_the_rebuild_command(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
-    data = bytearray((folder / WEIGHTS).read_bytes())
+    data = bytearray((folder / SHIPPED_WEIGHTS).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (folder / WEIGHTS).write_bytes(bytes(data))
+    (folder / SHIPPED_WEIGHTS).write_bytes(bytes(data))
     with pytest.raises(ArtefactError, match=r"does not match its card.*jdgraph models train encoder"):
         load_compact_encoder(folder)
-    (folder / WEIGHTS).unlink()
+    (folder / SHIPPED_WEIGHTS).unlink()
     with pytest.raises(ArtefactError, match=r"weights.safetensors is missing; train one"):
         load_compact_encoder(folder)
     card = json.loads((folder / CARD).read_text(encoding="utf-8"))

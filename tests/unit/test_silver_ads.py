@@ -79,6 +79,7 @@ def test_silver_ads_are_seeded_held_out_training_titles_over_onet_tasks() -> Non
     assert ads == build_silver_ads(held[:400])  # seeded
     held_titles = {(t.title, t.occupation_uri) for t in held}
     assert ads and all((a.title, a.occupation_uri) in held_titles for a in ads)
+    assert all(a.occupation_uri in a.same_job for a in ads)  # its own occupation among those its body describes
     assert all(a.description.startswith("Responsibilities:\n- ") and "\nRequirements:\n" in a.description for a in ads)
 
 

@@ -18,8 +18,8 @@ from jdgraph.graph.extract import Mention, _tagged_mentions, tagging_regions
 from jdgraph.graph.text import Sentence
 from jdgraph.matching.roles import ScoringParams, title_votes
 from jdgraph.settings import EmbeddingSettings
-from jdgraph.trained.artefacts import ArtefactError
-from jdgraph.trained.compact import CARD, SHIPPED, WEIGHTS, compact_state, expand_state, load_compact
+from jdgraph.trained.artefacts import SHIPPED_WEIGHTS, ArtefactError
+from jdgraph.trained.compact import CARD, SHIPPED, compact_state, expand_state, load_compact
 from jdgraph.trained.data import Span
 
 ADVERT = "Acme PLC is hiring. Experience with Python and project management. Nice: C# or Chef cooking."
@@ -62,9 +62,9 @@ def _copy(tmp_path: Path) -> Path:
 
 def test_a_damaged_weights_file_names_the_rebuild_command(tmp_path: Path) -> None:
     folder = _copy(tmp_path)
-    data = bytearray((folder / WEIGHTS).read_bytes())
+    data = bytearray((folder / SHIPPED_WEIGHTS).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (folder / WEIGHTS).write_bytes(bytes(data))
+    (folder / SHIPPED_WEIGHTS).write_bytes(bytes(data))
     with pytest.raises(ArtefactError, match=r"does not match its card.*jdgraph models train span-tagger"):
         load_compact(folder)
 
@@ -75,7 +75,7 @@ def test_a_missing_file_or_card_of_another_kind_is_refused(tmp_path: Path) -> No
     (folder / CARD).write_text(json.dumps({**card, "kind": "encoder"}), encoding="utf-8")
     with pytest.raises(ArtefactError, match=r"'encoder'.*not this version's span tagger"):
         load_compact(folder)
-    (folder / WEIGHTS).unlink()
+    (folder / SHIPPED_WEIGHTS).unlink()
     with pytest.raises(ArtefactError, match=r"weights.safetensors is missing; train one"):
         load_compact(folder)
     (folder / CARD).write_text("{not json", encoding="utf-8")

@@ -20,11 +20,10 @@ they are for fitting a handful of weights, never for measuring: the dev suites m
 from __future__ import annotations
 
 import csv
-import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from jdgraph.catalog.normalize import normalize_alias
@@ -39,7 +38,6 @@ from jdgraph.trained.data import (
 )
 
 ONET_DIR = "data/onet-27.0"
-ONET_LICENCE = "O*NET 27.0 Database, U.S. Department of Labor, CC BY 4.0"
 TASKS_PER_AD = (4, 8)
 """Responsibilities a silver ad lists: drawn between these counts, as real ads list a handful."""
 TECHNOLOGIES_PER_AD = 4
@@ -53,6 +51,9 @@ class SilverAd:
     occupation_uri: str
     occupation_label: str
     onet_code: str
+    same_job: tuple[str, ...] = ()
+    """Every ESCO occupation the crosswalk maps to ``onet_code`` (its own among them): the occupations its body
+    describes."""
 
 
 def _onet_rows(root: Path | None, name: str) -> list[dict[str, str]]:
@@ -118,6 +119,9 @@ def build_silver_ads(
     technologies: dict[str, list[str]] = defaultdict(list)
     for row in _onet_rows(root, "Technology Skills.txt"):
         technologies[row["O*NET-SOC Code"]].append(row["Example"].strip())
+    same_job: dict[str, list[str]] = defaultdict(list)
+    for uri, onet in sorted(crosswalk.items()):
+        same_job[onet].append(uri)
     rng = random.Random(seed)
     ads = []
     for t in sorted(held_titles, key=lambda t: t.line):
@@ -132,6 +136,7 @@ def build_silver_ads(
                 occupation_uri=t.occupation_uri,
                 occupation_label=occupations[t.occupation_uri].preferred,
                 onet_code=code,
+                same_job=tuple(same_job[code]),
             )
         )
     return ads
@@ -141,10 +146,3 @@ def held_out_titles(holdout: float, seed: int, root: Path | None = None) -> list
     """The training titles the encoder held out (its own split), coded to an occupation ESCO v1.1.1 lists."""
     known = set(load_occupations(root))
     return split_titles([t for t in load_titles(root) if t.occupation_uri in known], holdout, seed)[1]
-
-
-def write_silver_ads(ads: Sequence[SilverAd], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(asdict(a), ensure_ascii=False) + "\n" for a in ads), encoding="utf-8")
-    tmp.replace(path)

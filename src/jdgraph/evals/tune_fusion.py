@@ -144,16 +144,12 @@ def run_silver(catalog_name: str, limit: int | None) -> list[SilverCase]:
     # deferred: the API brings LangGraph and the graph
     import jdgraph.graph.nodes.match  # noqa: F401  (the module whose role_signals is wrapped)
     from jdgraph.api import classify
-    from jdgraph.evals.silver_ads import build_silver_ads, held_out_titles, onet_esco_crosswalk
+    from jdgraph.evals.silver_ads import build_silver_ads, held_out_titles
     from jdgraph.trained.compact_encoder import shipped_encoder_card
-    from jdgraph.trained.data import load_occupations
 
     card = shipped_encoder_card()
     ads = build_silver_ads(held_out_titles(float(card.get("holdout", 0.1)), int(card["seed"])))
     ads = ads[:limit] if limit else ads
-    same_job: dict[str, set[str]] = {}
-    for uri, code in onet_esco_crosswalk(None, load_occupations()).items():
-        same_job.setdefault(code, set()).add(uri)
     cases = []
     kept: list[list[Any]] = []
     with _every_candidate_kept(kept):
@@ -164,7 +160,7 @@ def run_silver(catalog_name: str, limit: int | None) -> list[SilverCase]:
             if not signals or result.decision.route == "rejected":
                 continue
             top = signals[0].score
-            left = same_job.get(ad.onet_code, set()) | {ad.occupation_uri}
+            left = {*ad.same_job, ad.occupation_uri}
             others = [x.score for x in signals if x.source_id not in left]
             cases.append(
                 SilverCase(

@@ -38,7 +38,6 @@ from jdgraph.trained.tagger import LABELS, SpanTagger, TaggerParams, load_tagger
 
 SHIPPED = Path(__file__).parent / "shipped" / "span-tagger-minilm"
 """The tagger this package ships (``span_tagger = "shipped"``, the default)."""
-WEIGHTS = SHIPPED_WEIGHTS
 _INT8_MIN_SIZE = 65_536
 """Matrices at least this large are stored as int8 (the layers' dense weights); smaller tensors (biases, layer
 norms, the head, position embeddings) as float16, where int8 would cost accuracy for no size worth saving."""
@@ -96,8 +95,8 @@ def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
                             "can be stored in compact form")  # fmt: skip
     _, source_card = read_card(model_id, "span-tagger")
     with atomic_folder(out_dir) as tmp:
-        save_file(compact_state(full.model), str(tmp / WEIGHTS))
-        compact = _load(tmp, {**source_card, "weights_sha256": sha256_of(tmp / WEIGHTS)})
+        save_file(compact_state(full.model), str(tmp / SHIPPED_WEIGHTS))
+        compact = _load(tmp, {**source_card, "weights_sha256": sha256_of(tmp / SHIPPED_WEIGHTS)})
         held = split_postings(data.load_skillspan(), 0.1, int(source_card["seed"]))[1]
         same = total = 0
         for posting in held:
@@ -109,9 +108,9 @@ def export_compact(model_id: str, out_dir: Path) -> dict[str, Any]:
             "model_id": "shipped",
             "exported_from": model_id,
             "format": "int8 rows (weight-only) + float16, word-piece table from the base package",
-            "files": [WEIGHTS],
-            "weights_sha256": sha256_of(tmp / WEIGHTS),
-            "size_bytes": (tmp / WEIGHTS).stat().st_size,
+            "files": [SHIPPED_WEIGHTS],
+            "weights_sha256": sha256_of(tmp / SHIPPED_WEIGHTS),
+            "size_bytes": (tmp / SHIPPED_WEIGHTS).stat().st_size,
             "spans_identical_to_float32_on_held_out_training": round(same / total, 4) if total else 1.0,
         }
         write_json(tmp / CARD, card)
@@ -124,7 +123,7 @@ def load_compact(folder: Path = SHIPPED) -> SpanTagger:
         card = json.loads((folder / CARD).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtefactError(f"{folder / CARD} is missing or corrupt ({exc}); {_rebuild_hint()}") from exc
-    check_weights(folder / WEIGHTS, card, _rebuild_hint())
+    check_weights(folder / SHIPPED_WEIGHTS, card, _rebuild_hint())
     if card.get("kind") != "span-tagger" or card.get("labels") != LABELS:
         raise ArtefactError(f"{folder} holds a {card.get('kind')!r} with labels {card.get('labels')}, not this "
                             f"version's span tagger; {_rebuild_hint()}")  # fmt: skip
@@ -138,14 +137,16 @@ def _load(folder: Path, card: dict[str, Any]) -> SpanTagger:
     from safetensors.numpy import load_file
 
     try:
-        stored = expand_state(load_file(str(folder / WEIGHTS)))
+        stored = expand_state(load_file(str(folder / SHIPPED_WEIGHTS)))
     except (SafetensorError, KeyError, OSError) as exc:
-        raise ArtefactError(f"{folder / WEIGHTS} cannot be read ({exc}); {_rebuild_hint()}") from exc
+        raise ArtefactError(f"{folder / SHIPPED_WEIGHTS} cannot be read ({exc}); {_rebuild_hint()}") from exc
     tokenizer, model = load_tagger(base_model_path())
     expected = {n for n in model.state_dict() if not n.endswith(FROZEN)}
     if set(stored) != expected:
         odd = sorted(set(stored) ^ expected)[:3]
-        raise ArtefactError(f"{folder / WEIGHTS} does not fit the base model (tensors {odd}); {_rebuild_hint()}")
+        raise ArtefactError(
+            f"{folder / SHIPPED_WEIGHTS} does not fit the base model (tensors {odd}); {_rebuild_hint()}"
+        )
     model.load_state_dict({k: torch.from_numpy(v) for k, v in stored.items()}, strict=False)
     model.eval()
     name = str(card.get("exported_from") or card.get("model_id") or folder.name)

@@ -37,7 +37,6 @@ SHIPPED_ENCODER = Path(__file__).parent / "shipped" / "encoder-minilm-esco"
 """The encoder this package ships (``JDGRAPH_EMBEDDINGS=shipped``, the default)."""
 SHIPPED_ENCODER_NAME = "shipped-encoder"
 """Its name in ``jdgraph models list|show``."""
-WEIGHTS = SHIPPED_WEIGHTS
 FORMAT = "float16 layers, word-piece table from the base package"
 AGREEMENT_TITLES = 2000
 """Held-out training titles whose top-1 occupation the export compares between float32 and float16."""
@@ -73,7 +72,7 @@ def load_compact_encoder(folder: Path = SHIPPED_ENCODER) -> Any:
     from jdgraph.trained.encoder import base_model_path, load_sentence_model
 
     card = shipped_encoder_card(folder)
-    weights = folder / WEIGHTS
+    weights = folder / SHIPPED_WEIGHTS
     check_weights(weights, card, _rebuild_hint())
     try:
         stored = load_file(str(weights))
@@ -111,15 +110,15 @@ def export_compact_encoder(model_id: str, out_dir: Path = SHIPPED_ENCODER) -> di
     with atomic_folder(out_dir) as tmp:
         stored = {n: t.detach().cpu().numpy().astype(np.float16) for n, t in tuned_state.items()
                   if not n.endswith(FROZEN)}  # fmt: skip
-        save_file(stored, str(tmp / WEIGHTS))
+        save_file(stored, str(tmp / SHIPPED_WEIGHTS))
         card = {
             **{k: v for k, v in source_card.items() if k not in ("files", "size_bytes", "base_model_path")},
             "model_id": SHIPPED_ENCODER_NAME,
             "exported_from": model_id,
             "format": FORMAT,
-            "files": [WEIGHTS],
-            "weights_sha256": sha256_of(tmp / WEIGHTS),
-            "size_bytes": (tmp / WEIGHTS).stat().st_size,
+            "files": [SHIPPED_WEIGHTS],
+            "weights_sha256": sha256_of(tmp / SHIPPED_WEIGHTS),
+            "size_bytes": (tmp / SHIPPED_WEIGHTS).stat().st_size,
             "dimension": int(full.get_embedding_dimension()),
         }
         write_json(tmp / CARD, card)
